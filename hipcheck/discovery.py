@@ -1,0 +1,117 @@
+"""Finding installed plugins through entry points, without importing any of their code."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import PurePosixPath
+
+from pydantic import ValidationError
+
+from hipcheck.errors import DiscoveryError
+from hipcheck.manifest import Manifest
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+ENTRY_POINT_GROUP = "hipcheck.plugins"
+MANIFEST_FILE = "hipcheck-plugin.toml"
+
+
+@dataclass(frozen=True)
+class InstalledPlugin:
+    """A plugin distribution installed beside hipcheck, with its manifest."""
+
+    manifest: Manifest
+    dist: metadata.Distribution
+    entry_point: metadata.EntryPoint
+
+    @property
+    def identity(self) -> str:
+        return self.manifest.identity
+
+    @property
+    def version(self) -> str:
+        return self.manifest.version
+
+    @property
+    def dist_name(self) -> str:
+        return str(self.dist.metadata["Name"])
+
+
+@dataclass(frozen=True)
+class Discovered:
+    """What discovery found: usable plugins by identity, and the problems with the rest."""
+
+    plugins: dict[str, InstalledPlugin]
+    problems: tuple[DiscoveryError, ...]
+
+
+def discover(entry_points: Iterable[metadata.EntryPoint] | None = None) -> Discovered:
+    """Read every ``hipcheck.plugins`` entry point's distribution and manifest."""
+    if entry_points is None:
+        entry_points = metadata.entry_points(group=ENTRY_POINT_GROUP)
+    plugins: dict[str, InstalledPlugin] = {}
+    problems: list[DiscoveryError] = []
+    for ep in entry_points:
+        try:
+            plugin = _load(ep)
+        except DiscoveryError as exc:
+            problems.append(exc)
+            continue
+        if plugin.identity in plugins:
+            other = plugins[plugin.identity].dist_name
+            problems.append(
+                DiscoveryError(
+                    f"plugin {plugin.identity} is provided by both {other} and "
+                    f"{plugin.dist_name}; uninstall one"
+                )
+            )
+            continue
+        plugins[plugin.identity] = plugin
+    return Discovered(plugins, tuple(problems))
+
+
+def _load(ep: metadata.EntryPoint) -> InstalledPlugin:
+    dist = ep.dist
+    where = f"entry point {ep.name} = {ep.value}"
+    if dist is None:
+        raise DiscoveryError(f"{where}: no distribution owns it")
+    where = f"plugin distribution {dist.metadata['Name']} ({where})"
+    text = _read_manifest(dist, ep.module, where)
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise DiscoveryError(f"{where}: {MANIFEST_FILE} is not valid TOML: {exc}") from exc
+    raw.setdefault("version", dist.version)
+    try:
+        manifest = Manifest.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        raise DiscoveryError(f"{where}: {MANIFEST_FILE}: {loc}: {first['msg']}") from exc
+    if manifest.version != dist.version:
+        raise DiscoveryError(
+            f"{where}: manifest version {manifest.version} differs from the distribution's "
+            f"{dist.version}"
+        )
+    if manifest.interface == "python" and manifest.entrypoint != ep.value:
+        raise DiscoveryError(
+            f"{where}: manifest entrypoint {manifest.entrypoint!r} differs from the entry "
+            f"point's {ep.value!r}"
+        )
+    return InstalledPlugin(manifest, dist, ep)
+
+
+def _read_manifest(dist: metadata.Distribution, module: str, where: str) -> str:
+    # The manifest sits in the entry point's package, or beside its top-level module.
+    parts = module.split(".")
+    wanted = {PurePosixPath(*parts, MANIFEST_FILE), PurePosixPath(*parts[:-1], MANIFEST_FILE)}
+    for file in dist.files or ():
+        if PurePosixPath(file.as_posix()) in wanted:
+            return file.read_text(encoding="utf-8")
+    raise DiscoveryError(f"{where}: no {MANIFEST_FILE} in package {module}")
