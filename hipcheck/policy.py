@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from hipcheck import expr
 from hipcheck.errors import PolicyError
 from hipcheck.versions import RequirementError, parse_requirement
 
@@ -131,6 +132,8 @@ def parse(text: str, *, source: str) -> Policy:
     if_fail = analyze.pop("investigate-if-fail", [])
     if not isinstance(if_fail, list) or not all(isinstance(x, str) for x in if_fail):
         raise PolicyError(f"policy {source}: analyze.investigate-if-fail must be a list of names")
+    # The investigate expression judges the risk score, a float.
+    _check_expression(investigate, source, "analyze.investigate", expr.PrimType.FLOAT)
     root = _category("analyze", 1, analyze, source, "analyze")
     analyses = root.analyses()
     if not analyses:
@@ -197,6 +200,8 @@ def _category(name: str, weight: int, body: dict[str, Any], source: str, key: st
         if "/" in child:
             _check_identity(child, source, where)
             fields = _validate(_AnalysisFields, value, source, where)
+            if fields.policy is not None:
+                _check_expression(fields.policy, source, f"{where}.policy")
             children.append(Analysis(child, fields.weight, fields.policy, dict(fields.config)))
         elif child == "weight":
             continue
@@ -207,3 +212,13 @@ def _category(name: str, weight: int, body: dict[str, Any], source: str, key: st
                 raise PolicyError(f"policy {source}: {where}.weight must be a whole number >= 0")
             children.append(_category(child, w, sub, source, where))
     return Category(name, weight, tuple(children))
+
+
+def _check_expression(
+    text: str, source: str, key: str, input_type: expr.Type | None = None
+) -> None:
+    """Parse and type-check a policy expression now, not in the middle of a run."""
+    try:
+        expr.check_policy(expr.parse(text), input_type)
+    except expr.ExprError as exc:
+        raise PolicyError(f"policy {source}: {key}: {exc.render()}") from exc

@@ -95,3 +95,18 @@ def test_bad_policies_name_the_file_and_key(text: str, message: str) -> None:
 def test_a_missing_policy_file_is_a_policy_error(tmp_path: Path) -> None:
     with pytest.raises(PolicyError, match=r"policy .*nope.toml: no such file"):
         load(tmp_path / "nope.toml")
+
+
+def test_a_bad_expression_is_caught_at_load_with_a_caret() -> None:
+    text = '[plugins."t/a"]\n[analyze."t/a"]\npolicy = "(gtx $ 3)"\n'
+    with pytest.raises(PolicyError) as info:
+        parse(text, source="p.toml")
+    assert str(info.value) == (
+        "policy p.toml: analyze.t/a.policy: unknown function 'gtx'\n  (gtx $ 3)\n   ^^^"
+    )
+
+
+def test_an_investigate_expression_must_be_boolean() -> None:
+    text = '[plugins."t/a"]\n[analyze]\ninvestigate = "(add $ 1)"\n[analyze."t/a"]\n'
+    with pytest.raises(PolicyError, match=r"analyze\.investigate: a policy must produce a bool"):
+        parse(text, source="p.toml")

@@ -1,0 +1,3 @@
+from hipcheck.cli import main
+
+main()

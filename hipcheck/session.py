@@ -1,0 +1,220 @@
+"""One run of hipcheck: start the plugins a policy needs, route their queries, collect results.
+
+Every plugin runs behind a :class:`~hipcheck.transport.Transport`. Queries a plugin makes of
+another go through :meth:`Session.ask`, which memoises answers by (plugin, query, key) and
+computes each at most once even when several plugins ask at the same moment (single flight).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from hipcheck.discovery import InstalledPlugin
+from hipcheck.errors import HipcheckError, PluginError
+from hipcheck.transport import Channel, RemoteError, Transport
+from hipcheck.versions import matches
+from hipcheck_bridge import protocol
+
+log = logging.getLogger(__name__)
+
+HANDSHAKE_TIMEOUT = 60.0
+DEFAULT_QUERY_TIMEOUT = 600.0
+
+
+class Launcher(Protocol):
+    """Makes the transport for a plugin (provisioning its environment first if need be)."""
+
+    def transport_for(self, plugin: InstalledPlugin) -> Transport: ...
+
+
+@dataclass
+class PluginClient:
+    """A started plugin: its transport, channel, and what it told us about itself."""
+
+    plugin: InstalledPlugin
+    transport: Transport
+    channel: Channel
+    handshake: dict[str, Any]
+    configured: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def default_query(self) -> str | None:
+        for q in self.handshake.get("queries", []):
+            if q.get("default"):
+                return str(q["name"])
+        return None
+
+    @property
+    def query_names(self) -> set[str]:
+        return {str(q["name"]) for q in self.handshake.get("queries", [])}
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    """What a plugin's query returned."""
+
+    value: Any
+    concerns: list[str]
+    hints: list[dict[str, Any]]
+
+
+def required_plugins(
+    roots: Mapping[str, str], installed: Mapping[str, InstalledPlugin]
+) -> tuple[list[str], dict[str, str]]:
+    """The plugins ``roots`` (identity -> version requirement) need, dependencies first.
+
+    Returns (order, problems): ``order`` lists every usable plugin reachable from the roots with
+    each plugin's dependencies before it; ``problems`` maps a plugin to the reason it (or a
+    plugin it depends on) cannot run: not installed, the wrong version, or a dependency cycle.
+    """
+    order: list[str] = []
+    problems: dict[str, str] = {}
+    state: dict[str, str] = {}
+
+    def visit(name: str, requirement: str, path: tuple[str, ...]) -> str | None:
+        needer = f" (needed by {path[-1]})" if path else " (policy)"
+        plugin = installed.get(name)
+        if plugin is not None and not matches(requirement, plugin.version):
+            return f"plugin {name} {plugin.version} does not satisfy {requirement}{needer}"
+        if state.get(name) == "done":
+            return problems.get(name)
+        if state.get(name) == "active":
+            cycle = " -> ".join((*path[path.index(name) :], name))
+            return f"plugin dependency cycle: {cycle}"
+        if plugin is None:
+            problems[name] = f"plugin {name} is not installed{needer}"
+            state[name] = "done"
+            return problems[name]
+        state[name] = "active"
+        for dep in plugin.manifest.dependencies:
+            problem = visit(dep.identity, dep.version, (*path, name))
+            if problem is not None and name not in problems:
+                problems[name] = problem
+        state[name] = "done"
+        if name not in problems:
+            order.append(name)
+        return problems.get(name)
+
+    for root, requirement in roots.items():
+        problem = visit(root, requirement, ())
+        if problem is not None:
+            problems.setdefault(root, problem)
+    return order, problems
+
+
+class Session:
+    """The plugins of one run, started and configured, with memoised query routing."""
+
+    def __init__(
+        self,
+        installed: Mapping[str, InstalledPlugin],
+        launcher: Launcher,
+        *,
+        query_timeout: float = DEFAULT_QUERY_TIMEOUT,
+        progress: Callable[[str], None] = lambda _msg: None,
+    ) -> None:
+        self._installed = installed
+        self._launcher = launcher
+        self._query_timeout = query_timeout
+        self._progress = progress
+        self.clients: dict[str, PluginClient] = {}
+        self.broken: dict[str, str] = {}
+        self._memo: dict[tuple[str, str, str], asyncio.Future[QueryResult]] = {}
+        self._transports: list[Transport] = []
+
+    async def start(self, names: Iterable[str], configs: Mapping[str, Mapping[str, Any]]) -> None:
+        """Provision, start, handshake and configure each plugin, all at once.
+
+        A plugin that fails is recorded in :attr:`broken` with the reason; the others go on.
+        """
+        names = list(names)
+        await asyncio.gather(*(self._start_one(n, configs.get(n, {})) for n in names))
+
+    async def _start_one(self, name: str, config: Mapping[str, Any]) -> None:
+        plugin = self._installed[name]
+        try:
+            transport = await asyncio.to_thread(self._launcher.transport_for, plugin)
+            self._transports.append(transport)
+            channel = await transport.open(self._on_plugin_request)
+            info = await channel.request(
+                "handshake", {"protocol": protocol.PROTOCOL_VERSION}, timeout=HANDSHAKE_TIMEOUT
+            )
+            client = PluginClient(plugin, transport, channel, info)
+            client.configured = await channel.request(
+                "configure", {"config": dict(config)}, timeout=HANDSHAKE_TIMEOUT
+            )
+        except RemoteError as exc:
+            self.broken[name] = _config_message(name, exc)
+            return
+        except HipcheckError as exc:
+            self.broken[name] = str(exc)
+            return
+        self.clients[name] = client
+        self._progress(f"started {name} {plugin.version}")
+
+    async def _on_plugin_request(self, method: str, params: Any) -> Any:
+        if method != "query" or not isinstance(params, dict):
+            raise PluginError(f"unsupported request {method!r}")
+        result = await self.ask(str(params.get("plugin")), params.get("query"), params.get("key"))
+        return {"value": result.value}
+
+    async def ask(self, plugin: str, query: str | None, key: Any) -> QueryResult:
+        """Run a plugin's query (its default when ``query`` is None), at most once per key."""
+        client = self.clients.get(plugin)
+        if client is None:
+            why = self.broken.get(plugin, "it is not part of this run")
+            raise PluginError(f"plugin {plugin} is unavailable: {why}")
+        name = query or client.default_query
+        if name is None:
+            raise PluginError(f"plugin {plugin} has no default query")
+        if name not in client.query_names:
+            raise PluginError(f"plugin {plugin} has no query {name!r}")
+        memo_key = (plugin, name, protocol.canonical_json(key))
+        future = self._memo.get(memo_key)
+        if future is None:
+            future = asyncio.ensure_future(self._run_query(client, name, key))
+            self._memo[memo_key] = future
+        # shield: one waiter giving up must not cancel the computation the others share.
+        return await asyncio.shield(future)
+
+    async def _run_query(self, client: PluginClient, name: str, key: Any) -> QueryResult:
+        try:
+            result = await client.channel.request(
+                "query", {"query": name, "key": key}, timeout=self._query_timeout
+            )
+        except RemoteError as exc:
+            raise PluginError(f"plugin {client.plugin.identity} query {name}: {exc}") from exc
+        if not isinstance(result, dict) or "value" not in result:
+            raise PluginError(
+                f"plugin {client.plugin.identity} query {name}: answer has no 'value'"
+            )
+        return QueryResult(
+            value=result["value"],
+            concerns=[str(c) for c in result.get("concerns") or []],
+            hints=[h for h in result.get("hints") or [] if isinstance(h, dict)],
+        )
+
+    def config_hash(self, policy_sha256: str) -> str:
+        """Combine the policy's hash with every started plugin's configuration hash."""
+        h = hashlib.sha256(policy_sha256.encode())
+        for name in sorted(self.clients):
+            h.update(f"\n{name}={self.clients[name].configured.get('config_hash', '')}".encode())
+        return h.hexdigest()
+
+    async def aclose(self) -> None:
+        """Stop every plugin process."""
+        await asyncio.gather(*(t.aclose() for t in self._transports), return_exceptions=True)
+
+
+def _config_message(name: str, exc: RemoteError) -> str:
+    if exc.code == protocol.CONFIG_ERROR and isinstance(exc.data, dict):
+        key = exc.data.get("key")
+        kind = exc.data.get("kind", "invalid")
+        where = f" key {key!r}" if key else ""
+        return f"plugin {name} rejected its configuration ({kind}{where}): {exc}"
+    return f"plugin {name}: {exc}"

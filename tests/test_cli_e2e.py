@@ -1,0 +1,274 @@
+"""End to end: the installed ``hipcheck`` command, real plugin envs and processes, real repos.
+
+These need hipcheck and the first-party plugins installed as users install them
+(``pip install . contrib/*/``; tox does this). Plugin envs are built once per test session
+in a shared cache dir.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from gitrepos import ALICE, BOB, Commit, git
+
+RepoFactory = Callable[[str, Sequence[Commit]], Path]
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    configured = os.environ.get("HIPCHECK_CACHE_DIR")
+    return Path(configured) if configured else tmp_path_factory.mktemp("hipcheck-cache")
+
+
+@pytest.fixture(scope="session")
+def hipcheck(cache_dir: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+    exe = shutil.which("hipcheck", path=str(Path(sys.executable).parent))
+    assert exe, "the hipcheck console script is not installed next to this interpreter"
+
+    def run(*args: str, python_flags: Sequence[str] = ()) -> subprocess.CompletedProcess[str]:
+        argv = (
+            [sys.executable, *python_flags, "-m", "hipcheck", *args]
+            if python_flags
+            else [exe, *args]
+        )
+        return subprocess.run(
+            argv,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "HIPCHECK_CACHE_DIR": str(cache_dir), "NO_COLOR": "1"},
+            timeout=600,
+        )
+
+    return run
+
+
+def _ago(**delta: float) -> str:
+    return (datetime.now(timezone.utc) - timedelta(**delta)).replace(microsecond=0).isoformat()
+
+
+def _json(out: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    assert out.stdout, out.stderr
+    data: dict[str, Any] = json.loads(out.stdout)
+    return data
+
+
+def _analysis(report: dict[str, Any], name: str) -> dict[str, Any]:
+    for section in ("passing", "failing"):
+        for a in report[section]:
+            if a["name"] == name:
+                return dict(a)
+    raise AssertionError(f"{name} not judged: errored={report['errored']}")
+
+
+def test_an_old_repository_is_investigated_for_inactivity(
+    hipcheck: Callable[..., subprocess.CompletedProcess[str]], repo_factory: RepoFactory
+) -> None:
+    repo = repo_factory(
+        "old",
+        [
+            Commit("2019-05-01T10:00:00+00:00", author=ALICE, committer=BOB),
+            Commit("2019-06-01T10:00:00+00:00", author=ALICE, committer=BOB),
+        ],
+    )
+    out = hipcheck("check", str(repo), "--format", "json")
+    report = _json(out)
+    assert out.returncode == 1, out.stderr
+    activity = _analysis(report, "hipcheck/activity")
+    assert activity["passed"] is False
+    assert activity["policy_expr"] == "(lte $ P71w)"
+    weeks = int(activity["value"].removeprefix("P").split("w")[0])
+    expected = (
+        datetime.now(timezone.utc) - datetime(2019, 6, 1, 10, tzinfo=timezone.utc)
+    ).days // 7
+    assert weeks == expected
+    assert report["recommendation"]["kind"] == "Investigate"
+    assert report["recommendation"]["reason"] == "Policy"
+    assert report["recommendation"]["risk_score"] == 0.5
+    assert report["repo_head"] == git(repo, "rev-parse", "HEAD")
+    assert report["repo_name"] == "old"
+
+
+def test_a_fresh_reviewed_repository_passes(
+    hipcheck: Callable[..., subprocess.CompletedProcess[str]], repo_factory: RepoFactory
+) -> None:
+    repo = repo_factory(
+        "fresh",
+        [
+            Commit(_ago(days=30), author=ALICE, committer=BOB),
+            Commit(_ago(days=10), author=ALICE, committer=BOB),
+            Commit(_ago(days=2), author=BOB, committer=BOB),
+            Commit(_ago(days=1), author=ALICE, committer=BOB),
+            Commit(_ago(hours=5), author=ALICE, committer=BOB),
+            Commit(_ago(hours=3), author=ALICE, committer=BOB),
+        ],
+    )
+    out = hipcheck("check", str(repo), "--format", "json")
+    report = _json(out)
+    assert out.returncode == 0, out.stderr
+    assert report["recommendation"]["kind"] == "Pass"
+    assert report["recommendation"]["risk_score"] == 0.0
+    identity = _analysis(report, "hipcheck/identity")
+    # Newest first, as git log lists them: only the third-oldest was committed by its author.
+    assert identity["value"] == [False, False, False, True, False, False]
+    assert identity["passed"] is True
+    assert report["errored"] == []
+    assert len(report["policy_hash"]) == 64
+
+
+def test_identity_fails_when_authors_commit_their_own_work(
+    hipcheck: Callable[..., subprocess.CompletedProcess[str]], repo_factory: RepoFactory
+) -> None:
+    repo = repo_factory("selfmade", [Commit(_ago(days=d)) for d in (5, 4, 3)])
+    out = hipcheck("check", str(repo), "--format", "json")
+    report = _json(out)
+    identity = _analysis(report, "hipcheck/identity")
+    assert identity["value"] == [True, True, True]
+    assert identity["passed"] is False
+    assert out.returncode == 1
+    assert report["recommendation"]["risk_score"] == 0.5
+
+
+def test_human_output_names_each_analysis_and_the_recommendation(
+    hipcheck: Callable[..., subprocess.CompletedProcess[str]], repo_factory: RepoFactory
+) -> None:
+    repo = repo_factory("human", [Commit(_ago(days=1), committer=BOB)])
+    out = hipcheck("check", str(repo))
+    assert out.returncode == 0, out.stderr
+    assert "hipcheck/activity" in out.stdout
+    assert "hipcheck/identity" in out.stdout
+    assert "PASS" in out.stdout
+    assert "\x1b[" not in out.stdout  # NO_COLOR is honoured
+
+
+def test_exit_zero_forces_success_on_a_completed_run(
+    hipcheck: Callable[..., subprocess.CompletedProcess[str]], repo_factory: RepoFactory
+) -> None:
+    repo = repo_factory("old2", [Commit("2018-01-01T00:00:00+00:00")])
+    out = hipcheck("check", str(repo), "--format", "json", "--exit-zero")
+    assert out.returncode == 0
+    assert _json(out)["recommendation"]["kind"] == "Investigate"
+
+
+def test_plugins_run_out_of_process_in_their_own_envs(
+    hipcheck: Callable[..., subprocess.CompletedProcess[str]],
+    repo_factory: RepoFactory,
+    cache_dir: Path,
+) -> None:
+    repo = repo_factory("isolated", [Commit(_ago(days=1), committer=BOB)])
+    # -X importtime lists every module the host process imports, on stderr.
+    out = hipcheck("check", str(repo), "--format", "json", python_flags=["-X", "importtime"])
+    assert out.returncode == 0, out.stderr
+    imported = [line.rsplit("|", 1)[-1].strip() for line in out.stderr.splitlines() if "|" in line]
+    assert "hipcheck.cli" in imported  # the measurement works...
+    assert not [m for m in imported if m.startswith("hipcheck_plugin_")]  # ...and saw no plugin
+
+    listing = json.loads(hipcheck("plugin", "list", "--format", "json").stdout)
+    rows = {row["name"]: row for row in listing["plugins"]}
+    for name, module in [
+        ("hipcheck/activity", "hipcheck_plugin_activity"),
+        ("hipcheck/identity", "hipcheck_plugin_identity"),
+        ("hipcheck/git", "hipcheck_plugin_git"),
+    ]:
+        row = rows[name]
+        env = Path(row["env"])
+        assert row["provisioned"] is True
+        assert env.is_relative_to(cache_dir)
+        assert len(row["sha256"]) == 64
+        site = {p.name.lower() for p in env.glob("lib/python*/site-packages/*")}
+        assert module in site
+        assert "hipcheck_bridge" in site
+        assert "pluggy" in site
+        assert not {"pydantic", "rich", "click", "hipcheck"} & site, site
+        # The plugin's own process ran that env's interpreter.
+        assert (env / "hipcheck-env.json").is_file()
+
+
+def test_plugin_envs_are_reused_on_the_next_run(
+    hipcheck: Callable[..., subprocess.CompletedProcess[str]], repo_factory: RepoFactory
+) -> None:
+    repo = repo_factory("reuse", [Commit(_ago(days=1), committer=BOB)])
+    hipcheck("check", str(repo), "--format", "json")
+    listing = json.loads(hipcheck("plugin", "list", "--format", "json").stdout)
+    markers = {r["name"]: Path(r["env"]) / "hipcheck-env.json" for r in listing["plugins"]}
+    before = {n: m.stat().st_mtime_ns for n, m in markers.items()}
+    out = hipcheck("check", str(repo), "--format", "json")
+    assert out.returncode == 0, out.stderr
+    assert {n: m.stat().st_mtime_ns for n, m in markers.items()} == before
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["check", "/definitely/not/here"],
+            "hipcheck: error: target /definitely/not/here: no such",
+        ),
+        (["check", "{tmp}"], "not a git repository"),
+        (["check", "{empty}"], "the repository has no commits"),
+        (["check", "{repo}", "--policy", "{bad_policy}"], "invalid TOML"),
+        (["check", "{repo}", "--policy", "{tmp}/missing.toml"], "no such file"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(
+    hipcheck: Callable[..., subprocess.CompletedProcess[str]],
+    repo_factory: RepoFactory,
+    tmp_path: Path,
+    args: list[str],
+    message: str,
+) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    git(empty, "init", "-q")
+    bad_policy = tmp_path / "bad.toml"
+    bad_policy.write_text("[analyze\n")
+    repo = repo_factory("r", [Commit(_ago(days=1))])
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    fill = {
+        "tmp": str(plain),
+        "empty": str(empty),
+        "bad_policy": str(bad_policy),
+        "repo": str(repo),
+    }
+    out = hipcheck(*[a.format(**fill) for a in args])
+    assert out.returncode == 2
+    assert message in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert "Traceback" not in out.stderr
+    assert out.stdout == ""
+
+
+def test_debug_shows_the_traceback(
+    hipcheck: Callable[..., subprocess.CompletedProcess[str]],
+) -> None:
+    out = hipcheck("--debug", "check", "/definitely/not/here")
+    assert out.returncode == 2
+    assert "Traceback" in out.stderr
+    assert "TargetError" in out.stderr
+
+
+def test_an_unknown_format_is_a_usage_error(
+    hipcheck: Callable[..., subprocess.CompletedProcess[str]],
+) -> None:
+    out = hipcheck("check", ".", "--format", "yaml")
+    assert out.returncode == 2
+    assert "'yaml' is not one of" in out.stderr
+
+
+def test_version_and_help(hipcheck: Callable[..., subprocess.CompletedProcess[str]]) -> None:
+    from hipcheck import __version__
+
+    assert hipcheck("--version").stdout.strip() == f"hipcheck, version {__version__}"
+    help_text = hipcheck("--help").stdout
+    assert "check" in help_text and "plugin" in help_text
