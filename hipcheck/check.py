@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Literal
 
 from hipcheck import expr
 from hipcheck.__about__ import __version__
@@ -117,6 +117,7 @@ def _report(policy: Policy, target: Target, outcomes: list[_Outcome], policy_has
     score = risk_score(policy.root, failed)
     forced = [n for n in policy.investigate_if_fail if failed.get(n)]
     passes = expr.evaluate_policy(policy.investigate, score)
+    kind: Literal["Pass", "Investigate"]
     reason: Any
     if forced:
         kind, reason = "Investigate", {"FailedAnalyses": forced}

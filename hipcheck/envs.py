@@ -9,6 +9,7 @@ place, so a reader never sees a half-built env under the final name.
 
 from __future__ import annotations
 
+import compileall
 import dataclasses
 import hashlib
 import json
@@ -27,7 +28,6 @@ from importlib import util
 from pathlib import Path
 
 import platformdirs
-import virtualenv
 from filelock import FileLock
 from packaging.utils import canonicalize_name
 
@@ -73,8 +73,12 @@ class PluginEnv:
 
 def env_site_packages(env: PluginEnv) -> Path:
     """The site-packages directory of `env` (whose interpreter is the host's)."""
+    return _site_packages(env.path)
+
+
+def _site_packages(directory: Path) -> Path:
     scheme = "nt" if os.name == "nt" else "posix_prefix"
-    base = str(env.path)
+    base = str(directory)
     return Path(sysconfig.get_path("purelib", scheme, vars={"base": base, "platbase": base}))
 
 
@@ -170,9 +174,8 @@ def _build(env: PluginEnv, label: str, *, app_data: Path) -> None:
                 ),
                 encoding="utf-8",
             )
-            # Every wheel is given, pinned, so no dependency resolution and no index. Bytecode
-            # is left for the first import to write: compiled here it would record this
-            # temporary directory's paths, and tracebacks would point at files that are gone.
+            # Every wheel is given, pinned, so no dependency resolution and no index. pip's own
+            # bytecode would record this temporary directory's paths; _compile does it right.
             installed = _pip(
                 python,
                 ["install", "--require-hashes", "--no-deps", "--no-index", "--only-binary",
@@ -182,6 +185,7 @@ def _build(env: PluginEnv, label: str, *, app_data: Path) -> None:
             raise EnvError(_pip_failure(label, "install", installed))
         _pip_check(label, python)
         _point_scripts_at(building, env.path)
+        _compile(building, env.path)
         marker = {
             "key": env.key,
             "label": label,
@@ -200,8 +204,20 @@ def _build(env: PluginEnv, label: str, *, app_data: Path) -> None:
         raise
 
 
+def _compile(building: Path, final: Path) -> None:
+    """Write bytecode for everything installed, naming the files by their final paths.
+
+    Plugins run with ``-B`` so they never write into their env; without this they would compile
+    every module from source at every start.
+    """
+    site = _site_packages(building)
+    compileall.compile_dir(site, ddir=str(final / site.relative_to(building)), quiet=2, workers=1)
+
+
 def _create_venv(dest: Path, app_data: Path) -> None:
     """An empty venv: no pip, setuptools or activation scripts, and no download attempts."""
+    import virtualenv  # imported here: ~30 ms that a warm run never needs
+
     # The user's virtualenv configuration (a config file, VIRTUALENV_* variables) could, for
     # instance, turn on system site-packages and let host packages leak into the plugin env.
     environ = {k: v for k, v in os.environ.items() if not k.startswith("VIRTUALENV_")}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import sys
@@ -192,6 +191,8 @@ class Server:
             config = {}
         self._config = dict(config)
         canonical = protocol.canonical_json(self._config)
+        import hashlib  # here, not at the top: loading OpenSSL slows every plugin's start
+
         return {
             "config": self._config,
             "config_hash": hashlib.sha256(canonical.encode()).hexdigest(),

@@ -44,16 +44,14 @@ _HISTORIES: Memo[tuple[str, str], list[Commit]] = Memo(size=4)
 
 
 # hipcheck_bridge.query(...) is typed as returning Any, which mypy --strict calls untyped.
-@hipcheck_bridge.query(  # type: ignore[untyped-decorator]
-    key_schema=_LOCAL_REPO, output_schema={"type": "array", "items": _COMMIT}
-)
+@hipcheck_bridge.query(key_schema=_LOCAL_REPO, output_schema={"type": "array", "items": _COMMIT})
 def commits(engine: Engine, key: Any) -> list[Commit]:
     """Every commit reachable from ``git_ref``, newest first, in ``git log``'s order."""
     path, git_ref = _local_repo(key)
     return _HISTORIES.get((path, git_ref), lambda: read_commits(path, git_ref))
 
 
-@hipcheck_bridge.query(  # type: ignore[untyped-decorator]
+@hipcheck_bridge.query(
     key_schema=_LOCAL_REPO, output_schema={"type": "string", "format": "date-time"}
 )
 def last_commit_date(engine: Engine, key: Any) -> str:
@@ -69,7 +67,7 @@ def last_commit_date(engine: Engine, key: Any) -> str:
     return newest["written_on"]
 
 
-@hipcheck_bridge.query(  # type: ignore[untyped-decorator]
+@hipcheck_bridge.query(
     key_schema=_LOCAL_REPO, output_schema={"type": "array", "items": _CONTRIBUTOR}
 )
 def contributors(engine: Engine, key: Any) -> list[Contributor]:
