@@ -69,17 +69,29 @@ class Channel:
         if self._closed is not None:
             raise self._closed
         id_ = next(self._ids)
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
         self._pending[id_] = future
-        await self._write(protocol.request(id_, method, params))
+        # A timer on the future, not asyncio.wait_for: that wraps every request in a task,
+        # which costs more than the round trip itself.
+        timer = (
+            None
+            if timeout is None
+            else loop.call_later(timeout, self._expire, future, method, timeout)
+        )
         try:
-            return await asyncio.wait_for(future, timeout)
-        except asyncio.TimeoutError:
-            raise PluginError(
-                f"plugin {self.name}: no answer to {method} within {timeout:g}s"
-            ) from None
+            await self._write(protocol.request(id_, method, params))
+            return await future
         finally:
             self._pending.pop(id_, None)
+            if timer is not None:
+                timer.cancel()
+
+    def _expire(self, future: asyncio.Future[Any], method: str, timeout: float) -> None:
+        if not future.done():
+            future.set_exception(
+                PluginError(f"plugin {self.name}: no answer to {method} within {timeout:g}s")
+            )
 
     async def _write(self, message: dict[str, Any]) -> None:
         try:
@@ -245,13 +257,12 @@ class SubprocessTransport(Transport):
                 await self._channel.request("shutdown", timeout=self._shutdown_timeout)
         if self._channel is not None:
             await self._channel.aclose()
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(proc.wait(), self._shutdown_timeout)
-        # Whatever the plugin started, in its group, goes too: no orphans.
+        # The bridge has answered shutdown (or is past answering): whatever is left in its
+        # process group, the bridge included, goes now. No orphans, and no waiting on a
+        # grandchild that holds the stderr pipe open.
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)
-        if proc.returncode is None:
-            await proc.wait()
+        await proc.wait()
         if self._stderr_task is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._stderr_task

@@ -48,7 +48,10 @@ def main(argv: list[str] | None = None) -> int:
         return 70
     with os.fdopen(proto_in, "rb") as reader, os.fdopen(proto_out, "wb") as writer:
         Server(pm, reader, writer).serve()
-    return 0
+    # Queries still running when the host says shutdown (or goes away) have no one to answer
+    # to: end now rather than wait for their threads, as a normal interpreter exit would.
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ DEFAULT_WEEKS = 71
 _UNITS = (("w", 7 * 24 * 3600), ("d", 24 * 3600), ("h", 3600), ("m", 60), ("s", 1))
 
 
-# hipcheck_bridge.query(...) is typed as returning Any, which mypy --strict calls untyped.
 @hipcheck_bridge.query(default=True)
 def activity(engine: Engine, key: Any) -> str:
     """Time since the newest commit on the target's ref, as an ISO 8601 span in weeks at most."""

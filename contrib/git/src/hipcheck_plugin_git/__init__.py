@@ -43,7 +43,6 @@ _COMMIT: dict[str, Any] = {
 _HISTORIES: Memo[tuple[str, str], list[Commit]] = Memo(size=4)
 
 
-# hipcheck_bridge.query(...) is typed as returning Any, which mypy --strict calls untyped.
 @hipcheck_bridge.query(key_schema=_LOCAL_REPO, output_schema={"type": "array", "items": _COMMIT})
 def commits(engine: Engine, key: Any) -> list[Commit]:
     """Every commit reachable from ``git_ref``, newest first, in ``git log``'s order."""

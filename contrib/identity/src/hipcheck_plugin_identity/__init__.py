@@ -20,7 +20,6 @@ __all__ = [
 DEFAULT_PERCENT_THRESHOLD = 0.2
 
 
-# hipcheck_bridge.query(...) is typed as returning Any, which mypy --strict calls untyped.
 @hipcheck_bridge.query(default=True)
 def identity(engine: Engine, key: Any) -> list[bool]:
     """For each commit on the target's ref, newest first: are its author and committer one?"""
