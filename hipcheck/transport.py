@@ -21,6 +21,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from hipcheck.errors import PluginError
 from hipcheck_bridge import protocol
 from hipcheck_bridge._server import Server, load_plugin
@@ -28,6 +30,25 @@ from hipcheck_bridge._server import Server, load_plugin
 log = logging.getLogger(__name__)
 
 RequestHandler = Callable[[str, Any], Awaitable[Any]]
+
+
+def encode(message: dict[str, Any]) -> bytes:
+    """One protocol line, serialised with orjson: the host handles every plugin's data."""
+    try:
+        return orjson.dumps(message) + b"\n"
+    except TypeError:  # integers beyond 64 bits, which orjson refuses
+        return protocol.encode(message)
+
+
+def decode(line: bytes) -> dict[str, Any]:
+    """Parse one protocol line; raises ValueError when it is not a JSON-RPC message.
+
+    Like serde_json in the original Hipcheck, orjson reads integers beyond 64 bits as floats.
+    """
+    message = orjson.loads(line)
+    if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
+        raise ValueError("not a JSON-RPC 2.0 message")
+    return message
 
 
 class RemoteError(PluginError):
@@ -95,7 +116,7 @@ class Channel:
 
     async def _write(self, message: dict[str, Any]) -> None:
         try:
-            self._writer.write(protocol.encode(message))
+            self._writer.write(encode(message))
             await self._writer.drain()
         except (ConnectionError, RuntimeError) as exc:
             raise self._fail(f"connection lost: {exc}") from exc
@@ -112,7 +133,7 @@ class Channel:
                     self._fail("exited")
                     return
                 try:
-                    message = protocol.decode(line)
+                    message = decode(line)
                 except ValueError:
                     self._fail(f"wrote something that is not the protocol: {line[:120]!r}")
                     return
