@@ -9,10 +9,9 @@ import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from rich.console import Console
 
 from hipcheck import discovery, policy, target
 from hipcheck.__about__ import __version__
@@ -20,6 +19,9 @@ from hipcheck.check import run_check
 from hipcheck.errors import HipcheckError
 from hipcheck.launcher import EnvLauncher, provision
 from hipcheck.report import render_human
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -83,13 +85,16 @@ def check(
     query_timeout: float | None,
 ) -> None:
     """Score TARGET (a local git repository) against the policy: PASS or INVESTIGATE."""
-    stderr = Console(stderr=True)
-    progress = (lambda msg: stderr.print(f"[dim]{msg}[/]")) if sys.stderr.isatty() else _quiet
+    progress = (
+        (lambda msg: _console(stderr=True).print(f"[dim]{msg}[/]"))
+        if sys.stderr.isatty()
+        else _quiet
+    )
     pol = policy.load(policy_file)
     tgt = target.resolve(target_path, ref=ref)
     found = discovery.discover()
     for problem in found.problems:
-        stderr.print(f"[yellow]warning:[/] {problem}")
+        _console(stderr=True).print(f"[yellow]warning:[/] {problem}")
     launcher = EnvLauncher(progress=progress, log_level="DEBUG" if _debugging() else "WARNING")
     try:
         report = asyncio.run(
@@ -102,7 +107,7 @@ def check(
     if fmt == "json":
         click.echo(report.to_json())
     else:
-        render_human(report, Console())
+        render_human(report, _console())
     if not report.passed and not exit_zero:
         sys.exit(EXIT_INVESTIGATE)
 
@@ -151,7 +156,7 @@ def plugin_list(fmt: str, do_provision: bool) -> None:
     if fmt == "json":
         click.echo(json.dumps({"plugins": rows, "problems": problems}, indent=2))
         return
-    console = Console()
+    console = _console()
     if not rows:
         console.print("no hipcheck plugins installed")
     for row in rows:
@@ -170,6 +175,13 @@ def _normalise(name: str) -> str:
     from packaging.utils import canonicalize_name
 
     return str(canonicalize_name(name))
+
+
+def _console(*, stderr: bool = False) -> Console:
+    # rich costs ~20 ms to import; a JSON run in CI never needs it.
+    from rich.console import Console
+
+    return Console(stderr=stderr)
 
 
 def _quiet(_msg: str) -> None:

@@ -8,11 +8,12 @@ the score) and the ``policy_hash``. ``docs/report.md`` documents every field.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from rich.console import Console
-from rich.markup import escape
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 class _Model(BaseModel):
@@ -95,6 +96,8 @@ class Report(_Model):
 
 def render_human(report: Report, console: Console) -> None:
     """Print the report for a person: passing, failing, errored, then the recommendation."""
+    from rich.markup import escape  # rich is imported only when a person will read the output
+
     console.print(f"[bold]{escape(report.repo_name)}[/] at {report.repo_head[:12]}")
     sections: list[tuple[str, str, list[AnalysisReport]]] = [
         ("PASSING", "green", report.passing),

@@ -1,20 +1,240 @@
-"""Running plugins in-process, for tests of the host and of plugins.
+"""Testing plugins, and the host, without building environments or spawning processes.
 
-:class:`InProcessLauncher` serves already-imported plugin objects through the real bridge
-server over OS pipes, so a test drives the whole protocol without building environments or
-spawning processes.
+For plugin authors:
+
+- :class:`Upstream` answers the queries a plugin makes of other plugins from canned values,
+  keyed by ``"publisher/name/query"``, and records each question it was asked.
+- :func:`make_engine` builds the :class:`hipcheck_bridge.Engine` a query function receives,
+  so a query can be unit-tested by calling it directly.
+- :class:`BridgeClient` serves a plugin object through the real bridge server on a thread over
+  OS pipes and speaks the protocol to it as the host would, answering the plugin's upstream
+  queries from an :class:`Upstream` meanwhile.
+
+For tests of the host: :func:`installed_plugin` describes a plugin as if it were installed, and
+:class:`InProcessLauncher` serves already-imported plugin objects through the same bridge server,
+so a :class:`~hipcheck.session.Session` drives the whole protocol in-process.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+import os
+import threading
+from collections.abc import Callable, Mapping
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import Any, TypeAlias
 
 from hipcheck.discovery import ENTRY_POINT_GROUP, InstalledPlugin
 from hipcheck.manifest import Manifest
-from hipcheck.transport import InProcessTransport
+from hipcheck.transport import InProcessTransport, RemoteError
+from hipcheck_bridge import Engine, QueryError, UpstreamError, protocol
+from hipcheck_bridge._server import Server, load_plugin
+
+__all__ = [
+    "Ask",
+    "BridgeClient",
+    "InProcessLauncher",
+    "RemoteError",
+    "Upstream",
+    "installed_plugin",
+    "make_engine",
+]
+
+#: How a plugin's queries of other plugins are answered: ``(plugin, query, key) -> value``, with
+#: ``plugin`` as ``"publisher/name"`` and ``query`` None for that plugin's default query.
+Ask: TypeAlias = Callable[[str, str | None, Any], Any]
+
+
+# -- for plugin authors --------------------------------------------------------------------------
+
+
+class Upstream:
+    """Canned answers for the queries a plugin makes of other plugins, noting each one asked.
+
+    ``answers`` maps ``"publisher/name/query"`` (``"publisher/name"`` for a default query) to
+
+    - a value, returned as the other plugin's answer;
+    - a callable, called with the key, whose return value is the answer (a :class:`QueryError`
+      it raises becomes an :class:`UpstreamError`; anything else it raises propagates);
+    - an exception instance, raised as an :class:`UpstreamError` with the same message (an
+      ``UpstreamError`` as it is), as a failure of the other plugin reaches a query.
+
+    A query with no answer raises :class:`UpstreamError` naming it. :attr:`answers` (a copy of
+    the mapping given) may be changed between calls, and every question is appended to
+    :attr:`calls` as ``(target, key)``.
+    An ``Upstream`` is the ``_ask`` callable of an :class:`~hipcheck_bridge.Engine`; pass it to
+    :func:`make_engine` or :class:`BridgeClient`.
+    """
+
+    def __init__(self, answers: Mapping[str, Any] | None = None) -> None:
+        self.answers: dict[str, Any] = dict(answers or {})
+        self.calls: list[tuple[str, Any]] = []
+
+    def __call__(self, plugin: str, query: str | None, key: Any) -> Any:
+        target = plugin if query is None else f"{plugin}/{query}"
+        self.calls.append((target, key))
+        if target not in self.answers:
+            known = ", ".join(sorted(self.answers)) or "none"
+            raise UpstreamError(f"no canned answer for {target} (answers given: {known})")
+        answer = self.answers[target]
+        if isinstance(answer, UpstreamError):
+            raise answer
+        if isinstance(answer, Exception):
+            raise UpstreamError(str(answer)) from answer
+        if callable(answer):
+            try:
+                return answer(key)
+            except UpstreamError:
+                raise
+            except QueryError as exc:
+                raise UpstreamError(str(exc)) from exc
+        return answer
+
+
+def make_engine(config: Mapping[str, Any] | None = None, upstream: Ask | None = None) -> Engine:
+    """The engine a query function receives, for calling the query directly in a test.
+
+    ``config`` is the plugin's configuration as ``hipcheck_configure`` returned it (default:
+    empty); ``upstream`` answers the query's ``engine.query`` calls (default: an empty
+    :class:`Upstream`, so any such call fails). The concerns and hints the query records are on
+    the engine's ``concerns`` and ``hints`` afterwards.
+    """
+    return Engine(config=dict(config or {}), _ask=upstream if upstream is not None else Upstream())
+
+
+class BridgeClient:
+    """A plugin object served by the real bridge server on a thread, spoken to as the host would.
+
+    ``plugin`` is what the bridge would load from the plugin's entry point (usually the plugin's
+    module; any object with ``@hipcheck_bridge.hookimpl`` hooks) and ``name`` its
+    ``publisher/name``. The plugin's own queries of other plugins arrive as requests during
+    :meth:`call` and are answered by ``upstream`` (default: an empty :class:`Upstream`).
+
+    Use it as a context manager, or call :meth:`close`.
+    """
+
+    def __init__(self, plugin: object, name: str, upstream: Ask | None = None) -> None:
+        self.name = name
+        self.upstream: Ask = upstream if upstream is not None else Upstream()
+        pm = load_plugin(plugin, name)  # before opening anything: it raises on a bad plugin
+        to_bridge, from_bridge = os.pipe(), os.pipe()
+        self._server_in = os.fdopen(to_bridge[0], "rb")
+        self._server_out = os.fdopen(from_bridge[1], "wb")
+        self._out = os.fdopen(to_bridge[1], "wb")
+        self._in = os.fdopen(from_bridge[0], "rb")
+        server = Server(pm, self._server_in, self._server_out)
+        self._thread = threading.Thread(target=server.serve, name=f"bridge-{name}", daemon=True)
+        self._thread.start()
+        self._id = 0
+        self._closed = False
+
+    @property
+    def running(self) -> bool:
+        """Whether the bridge server's thread is still serving."""
+        return self._thread.is_alive()
+
+    def call(self, method: str, params: Any = None) -> dict[str, Any]:
+        """Send one request and return the bridge's JSON-RPC response to it, as a dict.
+
+        Requests the bridge sends meanwhile (the plugin's queries of other plugins) are
+        answered through ``upstream``; an :class:`UpstreamError` or other :class:`QueryError`
+        becomes an error response with code ``protocol.UPSTREAM_FAILED``, as the host answers.
+        Any other exception (a failed assertion, say) is answered the same way, so the bridge is
+        not left waiting, and raised here once the bridge has answered this request.
+        """
+        if self._closed:
+            raise ValueError("the bridge client is closed")
+        self._id += 1
+        self._send(protocol.request(self._id, method, params))
+        failure: Exception | None = None
+        while True:
+            line = self._in.readline()
+            if not line:
+                raise EOFError(f"bridge {self.name} closed its output before answering {method}")
+            message = protocol.decode(line)
+            if "method" in message:
+                failure = self._answer(message) or failure
+                continue
+            if message.get("id") != self._id:
+                raise AssertionError(f"bridge {self.name} answered {message!r}, not {method}")
+            if failure is not None:
+                raise failure
+            return message
+
+    def _answer(self, message: dict[str, Any]) -> Exception | None:
+        asked = message.get("params") or {}
+        try:
+            value = self.upstream(str(asked.get("plugin")), asked.get("query"), asked.get("key"))
+        except Exception as exc:
+            reply = protocol.error_response(message.get("id"), protocol.UPSTREAM_FAILED, str(exc))
+            self._send(reply)
+            return None if isinstance(exc, QueryError) else exc
+        self._send(protocol.response(message.get("id"), {"value": value}))
+        return None
+
+    def _send(self, message: dict[str, Any]) -> None:
+        self._out.write(protocol.encode(message))
+        self._out.flush()
+
+    def _result(self, method: str, params: Any) -> dict[str, Any]:
+        response = self.call(method, params)
+        if "error" in response:
+            error = response["error"]
+            raise RemoteError(str(error["message"]), code=error["code"], data=error.get("data"))
+        result: dict[str, Any] = response["result"]
+        return result
+
+    def handshake(self) -> dict[str, Any]:
+        """Handshake at this hipcheck's protocol version; the result (``queries`` and more).
+
+        This and the other shortcuts raise :class:`RemoteError` (``code``, ``data``) when the
+        bridge answers with an error; :meth:`call` returns the error response instead.
+        """
+        return self._result("handshake", {"protocol": protocol.PROTOCOL_VERSION})
+
+    def configure(self, config: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Configure the plugin; the result (``config``, ``default_policy_expr``, ...)."""
+        return self._result("configure", {"config": dict(config or {})})
+
+    def query(self, name: str | None, key: Any = None) -> dict[str, Any]:
+        """Run query ``name`` (None: the default) on ``key``; ``value``, ``concerns``, ``hints``.
+
+        The bridge answers a query only after a handshake.
+        """
+        return self._result("query", {"query": name, "key": key})
+
+    def close(self) -> None:
+        """Send shutdown, wait for the bridge's thread to end and close all four pipe ends."""
+        if self._closed:
+            return
+        self._closed = True
+        with contextlib.suppress(OSError, EOFError, ValueError):
+            self._id += 1
+            self._send(protocol.request(self._id, "shutdown"))
+            self._in.readline()  # the bridge's last words: its answer to shutdown
+        self._out.close()  # end of input: the bridge stops even if it missed the shutdown
+        self._thread.join(timeout=10)
+        self._in.close()
+        if self._thread.is_alive():
+            raise RuntimeError(f"bridge {self.name} did not stop within 10s of shutdown")
+        self._server_in.close()
+        self._server_out.close()
+
+    def __enter__(self) -> BridgeClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+# -- for tests of the host ------------------------------------------------------------------------
 
 
 def installed_plugin(**manifest: Any) -> InstalledPlugin:

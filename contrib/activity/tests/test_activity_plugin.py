@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import importlib
-import os
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from importlib import resources
-from typing import Any, BinaryIO
+from typing import Any
 
 import hipcheck_plugin_activity
 import pytest
@@ -20,33 +18,16 @@ from hipcheck_plugin_activity import (
     hipcheck_explain_default_query,
 )
 
-import hipcheck_bridge
 from hipcheck.manifest import Manifest
+from hipcheck.testing import BridgeClient, Upstream, make_engine
 from hipcheck_bridge import ConfigError, QueryError, UpstreamError, protocol
-from hipcheck_bridge._server import Server, load_plugin
 
 LOCAL = {"path": "/repos/demo", "git_ref": "0123456789abcdef0123456789abcdef01234567"}
 TARGET = {"specifier": "demo", "local": LOCAL, "remote": None, "package": None}
 LAST_COMMIT = datetime(2024, 1, 1, tzinfo=timezone.utc)
 
 
-class Upstream:
-    """Answers the plugin's queries of other plugins from canned values, noting each question."""
-
-    def __init__(self, answers: dict[str, Any]) -> None:
-        self.answers = answers
-        self.asked: list[tuple[str, str | None, Any]] = []
-
-    def __call__(self, plugin: str, query: str | None, key: Any) -> Any:
-        self.asked.append((plugin, query, key))
-        answer = self.answers[f"{plugin}/{query}"]
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
-
-
-def _engine(upstream: Upstream) -> hipcheck_bridge.Engine:
-    return hipcheck_bridge.Engine(config=hipcheck_configure({}), _ask=upstream)
+CONFIG = hipcheck_configure({})
 
 
 @pytest.fixture
@@ -64,10 +45,10 @@ def test_activity_is_the_time_since_the_last_commit_in_weeks_at_most(
     upstream = Upstream({"hipcheck/git/last_commit_date": "2024-01-01T00:00:00Z"})
     clock(LAST_COMMIT + timedelta(weeks=80, days=3, hours=4, minutes=5, seconds=6.9))
 
-    value = hipcheck_plugin_activity.activity(_engine(upstream), TARGET)
+    value = hipcheck_plugin_activity.activity(make_engine(CONFIG, upstream), TARGET)
 
     assert value == "P80w3dT4h5m6s"
-    assert upstream.asked == [("hipcheck/git", "last_commit_date", LOCAL)]
+    assert upstream.calls == [("hipcheck/git/last_commit_date", LOCAL)]
 
 
 def test_activity_reads_a_last_commit_date_with_an_offset(
@@ -76,14 +57,14 @@ def test_activity_reads_a_last_commit_date_with_an_offset(
     upstream = Upstream({"hipcheck/git/last_commit_date": "2024-01-01T01:30:00+01:00"})
     clock(LAST_COMMIT + timedelta(hours=1))
 
-    assert hipcheck_plugin_activity.activity(_engine(upstream), TARGET) == "PT30m"
+    assert hipcheck_plugin_activity.activity(make_engine(CONFIG, upstream), TARGET) == "PT30m"
 
 
 def test_a_last_commit_in_the_future_counts_as_no_time_and_raises_a_concern(
     clock: Callable[[datetime], None],
 ) -> None:
     upstream = Upstream({"hipcheck/git/last_commit_date": "2024-01-01T00:00:00Z"})
-    engine = _engine(upstream)
+    engine = make_engine(CONFIG, upstream)
     clock(LAST_COMMIT - timedelta(days=2))
 
     assert hipcheck_plugin_activity.activity(engine, TARGET) == "PT0s"
@@ -97,20 +78,20 @@ def test_a_last_commit_date_that_is_not_an_rfc3339_datetime_is_a_query_error(dat
     upstream = Upstream({"hipcheck/git/last_commit_date": date})
 
     with pytest.raises(QueryError, match="not an RFC 3339 datetime"):
-        hipcheck_plugin_activity.activity(_engine(upstream), TARGET)
+        hipcheck_plugin_activity.activity(make_engine(CONFIG, upstream), TARGET)
 
 
 def test_a_failure_of_the_git_plugin_fails_the_query() -> None:
     upstream = Upstream({"hipcheck/git/last_commit_date": UpstreamError("no commits")})
 
     with pytest.raises(UpstreamError, match="no commits"):
-        hipcheck_plugin_activity.activity(_engine(upstream), TARGET)
+        hipcheck_plugin_activity.activity(make_engine(CONFIG, upstream), TARGET)
 
 
 @pytest.mark.parametrize("key", [None, LOCAL, {"local": None}])
 def test_a_key_that_is_not_a_target_is_a_query_error(key: Any) -> None:
     with pytest.raises(QueryError, match='target with a "local" repository'):
-        hipcheck_plugin_activity.activity(_engine(Upstream({})), key)
+        hipcheck_plugin_activity.activity(make_engine(CONFIG), key)
 
 
 @pytest.mark.parametrize(
@@ -182,86 +163,39 @@ def test_the_manifest_ships_in_the_package_and_names_the_git_plugin() -> None:
 # -- through the bridge ----------------------------------------------------------------------
 
 
-class _Bridge:
-    """The real bridge server on a thread, spoken to over OS pipes as the host would.
-
-    The plugin's own queries of other plugins arrive as requests and are answered by
-    ``upstream``, as the host would answer them.
-    """
-
-    def __init__(self, plugin: object, upstream: Upstream) -> None:
-        host_to_bridge, bridge_to_host = os.pipe(), os.pipe()
-        self._server_in = os.fdopen(host_to_bridge[0], "rb")
-        self._server_out = os.fdopen(bridge_to_host[1], "wb")
-        self._out: BinaryIO = os.fdopen(host_to_bridge[1], "wb")
-        self._in: BinaryIO = os.fdopen(bridge_to_host[0], "rb")
-        self._upstream = upstream
-        server = Server(load_plugin(plugin, "hipcheck/activity"), self._server_in, self._server_out)
-        self._thread = threading.Thread(target=server.serve)
-        self._thread.start()
-        self._id = 0
-
-    def _send(self, message: dict[str, Any]) -> None:
-        self._out.write(protocol.encode(message))
-        self._out.flush()
-
-    def call(self, method: str, params: Any = None) -> dict[str, Any]:
-        self._id += 1
-        self._send(protocol.request(self._id, method, params))
-        while True:
-            message = protocol.decode(self._in.readline())
-            if "method" not in message:
-                assert message["id"] == self._id
-                return message
-            asked = message["params"]
-            try:
-                value = self._upstream(asked["plugin"], asked["query"], asked["key"])
-            except QueryError as exc:
-                self._send(protocol.error_response(message["id"], protocol.QUERY_FAILED, str(exc)))
-            else:
-                self._send(protocol.response(message["id"], {"value": value}))
-
-    def close(self) -> None:
-        self.call("shutdown")
-        self._thread.join(timeout=10)
-        for stream in (self._out, self._in, self._server_in, self._server_out):
-            stream.close()
-
-
 @pytest.fixture
 def upstream() -> Upstream:
     return Upstream({"hipcheck/git/last_commit_date": "2024-01-01T00:00:00Z"})
 
 
 @pytest.fixture
-def bridge(upstream: Upstream) -> Iterator[_Bridge]:
-    served = _Bridge(hipcheck_plugin_activity, upstream)
-    yield served
-    served.close()
+def bridge(upstream: Upstream) -> Iterator[BridgeClient]:
+    with BridgeClient(hipcheck_plugin_activity, "hipcheck/activity", upstream) as served:
+        yield served
 
 
 def test_the_bridge_serves_the_plugin_and_relays_its_git_query(
-    bridge: _Bridge, upstream: Upstream, clock: Callable[[datetime], None]
+    bridge: BridgeClient, upstream: Upstream, clock: Callable[[datetime], None]
 ) -> None:
     clock(LAST_COMMIT + timedelta(weeks=3, seconds=1))
 
-    hello = bridge.call("handshake", {"protocol": protocol.PROTOCOL_VERSION})["result"]
-    configured = bridge.call("configure", {"config": {"weeks": 10}})["result"]
-    answer = bridge.call("query", {"query": None, "key": TARGET})["result"]
+    hello = bridge.handshake()
+    configured = bridge.configure({"weeks": 10})
+    answer = bridge.query(None, TARGET)
 
     assert [(q["name"], q["default"]) for q in hello["queries"]] == [("activity", True)]
     assert configured["config"] == {"weeks": 10}
     assert configured["default_policy_expr"] == "(lte $ P10w)"
     assert configured["explanation"] == "time elapsed since the most recent commit"
     assert answer == {"value": "P3wT1s", "concerns": [], "hints": []}
-    assert upstream.asked == [("hipcheck/git", "last_commit_date", LOCAL)]
+    assert upstream.calls == [("hipcheck/git/last_commit_date", LOCAL)]
 
 
 def test_the_bridge_reports_bad_configuration_and_upstream_failures(
-    bridge: _Bridge, upstream: Upstream
+    bridge: BridgeClient, upstream: Upstream
 ) -> None:
     upstream.answers["hipcheck/git/last_commit_date"] = QueryError("fatal: bad revision 'x'")
-    bridge.call("handshake", {"protocol": protocol.PROTOCOL_VERSION})
+    bridge.handshake()
 
     refused = bridge.call("configure", {"config": {"weeks": "many"}})["error"]
     errored = bridge.call("query", {"query": "activity", "key": TARGET})["error"]

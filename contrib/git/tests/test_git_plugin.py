@@ -12,7 +12,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import hipcheck_plugin_git
 import pytest
@@ -20,8 +20,8 @@ from hipcheck_plugin_git._memo import Memo
 
 import hipcheck_bridge
 from hipcheck.manifest import Manifest
+from hipcheck.testing import BridgeClient, make_engine
 from hipcheck_bridge import protocol
-from hipcheck_bridge._server import Server, load_plugin
 
 ALICE = ("Alice Author", "alice@example.org")
 BOB = ("Bob Committer", "bob@example.org")
@@ -93,7 +93,7 @@ def _no_upstream(plugin: str, query: str | None, key: Any) -> Any:
 
 @pytest.fixture
 def engine() -> hipcheck_bridge.Engine:
-    return hipcheck_bridge.Engine(config={}, _ask=_no_upstream)
+    return make_engine(upstream=_no_upstream)
 
 
 def _person(who: tuple[str, str]) -> dict[str, str]:
@@ -342,49 +342,19 @@ def test_the_manifest_ships_in_the_package_and_is_valid() -> None:
     assert manifest.entrypoint == "hipcheck_plugin_git"
 
 
-class _Bridge:
-    """The real bridge server on a thread, spoken to over OS pipes as the host would."""
-
-    def __init__(self, plugin: object) -> None:
-        host_to_bridge, bridge_to_host = os.pipe(), os.pipe()
-        self._server_in = os.fdopen(host_to_bridge[0], "rb")
-        self._server_out = os.fdopen(bridge_to_host[1], "wb")
-        self._out: BinaryIO = os.fdopen(host_to_bridge[1], "wb")
-        self._in: BinaryIO = os.fdopen(bridge_to_host[0], "rb")
-        server = Server(load_plugin(plugin, "hipcheck/git"), self._server_in, self._server_out)
-        self._thread = threading.Thread(target=server.serve)
-        self._thread.start()
-        self._id = 0
-
-    def call(self, method: str, params: Any = None) -> dict[str, Any]:
-        self._id += 1
-        self._out.write(protocol.encode(protocol.request(self._id, method, params)))
-        self._out.flush()
-        message = protocol.decode(self._in.readline())
-        assert message["id"] == self._id
-        return message
-
-    def close(self) -> None:
-        self.call("shutdown")
-        self._thread.join(timeout=10)
-        for stream in (self._out, self._in, self._server_in, self._server_out):
-            stream.close()
-
-
 @pytest.fixture
-def bridge() -> Iterator[_Bridge]:
-    served = _Bridge(hipcheck_plugin_git)
-    yield served
-    served.close()
+def bridge() -> Iterator[BridgeClient]:
+    with BridgeClient(hipcheck_plugin_git, "hipcheck/git", _no_upstream) as served:
+        yield served
 
 
-def test_the_bridge_serves_the_plugin_over_pipes(repo: Repo, bridge: _Bridge) -> None:
+def test_the_bridge_serves_the_plugin_over_pipes(repo: Repo, bridge: BridgeClient) -> None:
     only = repo.commit(written="@1600000000 +0000")
 
-    hello = bridge.call("handshake", {"protocol": protocol.PROTOCOL_VERSION})["result"]
-    configured = bridge.call("configure", {"config": {}})["result"]
-    answer = bridge.call("query", {"query": "commits", "key": repo.key()})["result"]
-    date = bridge.call("query", {"query": "last_commit_date", "key": repo.key()})["result"]
+    hello = bridge.handshake()
+    configured = bridge.configure({})
+    answer = bridge.query("commits", repo.key())
+    date = bridge.query("last_commit_date", repo.key())
 
     assert {(q["name"], q["default"]) for q in hello["queries"]} == {
         ("commits", False),
@@ -399,9 +369,9 @@ def test_the_bridge_serves_the_plugin_over_pipes(repo: Repo, bridge: _Bridge) ->
 
 
 def test_the_bridge_rejects_configuration_and_reports_git_failures(
-    tmp_path: Path, bridge: _Bridge
+    tmp_path: Path, bridge: BridgeClient
 ) -> None:
-    bridge.call("handshake", {"protocol": protocol.PROTOCOL_VERSION})
+    bridge.handshake()
 
     refused = bridge.call("configure", {"config": {"commit-cache-size": 2}})["error"]
     failed = bridge.call(

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import importlib
 import math
-import os
 import sys
-import threading
 from collections.abc import Iterator
 from importlib import resources
-from typing import Any, BinaryIO
+from typing import Any
 
 import hipcheck_plugin_identity
 import pytest
@@ -19,10 +17,9 @@ from hipcheck_plugin_identity import (
     hipcheck_explain_default_query,
 )
 
-import hipcheck_bridge
 from hipcheck.manifest import Manifest
+from hipcheck.testing import BridgeClient, Upstream, make_engine
 from hipcheck_bridge import ConfigError, QueryError, UpstreamError, protocol
-from hipcheck_bridge._server import Server, load_plugin
 
 LOCAL = {"path": "/repos/demo", "git_ref": "0123456789abcdef0123456789abcdef01234567"}
 TARGET = {"specifier": "demo", "local": LOCAL, "remote": None, "package": None}
@@ -49,23 +46,7 @@ HISTORY = [
 ]
 
 
-class Upstream:
-    """Answers the plugin's queries of other plugins from canned values, noting each question."""
-
-    def __init__(self, answers: dict[str, Any]) -> None:
-        self.answers = answers
-        self.asked: list[tuple[str, str | None, Any]] = []
-
-    def __call__(self, plugin: str, query: str | None, key: Any) -> Any:
-        self.asked.append((plugin, query, key))
-        answer = self.answers[f"{plugin}/{query}"]
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
-
-
-def _engine(upstream: Upstream) -> hipcheck_bridge.Engine:
-    return hipcheck_bridge.Engine(config=hipcheck_configure({}), _ask=upstream)
+CONFIG = hipcheck_configure({})
 
 
 # -- the query -------------------------------------------------------------------------------
@@ -74,17 +55,17 @@ def _engine(upstream: Upstream) -> hipcheck_bridge.Engine:
 def test_identity_marks_commits_whose_author_committed_them_in_commit_order() -> None:
     upstream = Upstream({"hipcheck/git/commits": HISTORY})
 
-    value = hipcheck_plugin_identity.identity(_engine(upstream), TARGET)
+    value = hipcheck_plugin_identity.identity(make_engine(CONFIG, upstream), TARGET)
 
     # Same name and e-mail, exactly: a different e-mail or a name's case makes another person.
     assert value == [True, False, False, False, True]
-    assert upstream.asked == [("hipcheck/git", "commits", LOCAL)]
+    assert upstream.calls == [("hipcheck/git/commits", LOCAL)]
 
 
 def test_identity_of_an_empty_history_is_empty() -> None:
     upstream = Upstream({"hipcheck/git/commits": []})
 
-    assert hipcheck_plugin_identity.identity(_engine(upstream), TARGET) == []
+    assert hipcheck_plugin_identity.identity(make_engine(CONFIG, upstream), TARGET) == []
 
 
 @pytest.mark.parametrize(
@@ -94,20 +75,20 @@ def test_a_malformed_history_is_a_query_error(commits: Any) -> None:
     upstream = Upstream({"hipcheck/git/commits": commits})
 
     with pytest.raises(QueryError, match="hipcheck/git/commits gave"):
-        hipcheck_plugin_identity.identity(_engine(upstream), TARGET)
+        hipcheck_plugin_identity.identity(make_engine(CONFIG, upstream), TARGET)
 
 
 def test_a_failure_of_the_git_plugin_fails_the_query() -> None:
     upstream = Upstream({"hipcheck/git/commits": UpstreamError("not a git repository")})
 
     with pytest.raises(UpstreamError, match="not a git repository"):
-        hipcheck_plugin_identity.identity(_engine(upstream), TARGET)
+        hipcheck_plugin_identity.identity(make_engine(CONFIG, upstream), TARGET)
 
 
 @pytest.mark.parametrize("key", [None, LOCAL, {"local": "/repos/demo"}])
 def test_a_key_that_is_not_a_target_is_a_query_error(key: Any) -> None:
     with pytest.raises(QueryError, match='target with a "local" repository'):
-        hipcheck_plugin_identity.identity(_engine(Upstream({})), key)
+        hipcheck_plugin_identity.identity(make_engine(CONFIG), key)
 
 
 # -- configuration and policy ----------------------------------------------------------------
@@ -170,70 +151,23 @@ def test_the_manifest_ships_in_the_package_and_names_the_git_plugin() -> None:
 # -- through the bridge ----------------------------------------------------------------------
 
 
-class _Bridge:
-    """The real bridge server on a thread, spoken to over OS pipes as the host would.
-
-    The plugin's own queries of other plugins arrive as requests and are answered by
-    ``upstream``, as the host would answer them.
-    """
-
-    def __init__(self, plugin: object, upstream: Upstream) -> None:
-        host_to_bridge, bridge_to_host = os.pipe(), os.pipe()
-        self._server_in = os.fdopen(host_to_bridge[0], "rb")
-        self._server_out = os.fdopen(bridge_to_host[1], "wb")
-        self._out: BinaryIO = os.fdopen(host_to_bridge[1], "wb")
-        self._in: BinaryIO = os.fdopen(bridge_to_host[0], "rb")
-        self._upstream = upstream
-        server = Server(load_plugin(plugin, "hipcheck/identity"), self._server_in, self._server_out)
-        self._thread = threading.Thread(target=server.serve)
-        self._thread.start()
-        self._id = 0
-
-    def _send(self, message: dict[str, Any]) -> None:
-        self._out.write(protocol.encode(message))
-        self._out.flush()
-
-    def call(self, method: str, params: Any = None) -> dict[str, Any]:
-        self._id += 1
-        self._send(protocol.request(self._id, method, params))
-        while True:
-            message = protocol.decode(self._in.readline())
-            if "method" not in message:
-                assert message["id"] == self._id
-                return message
-            asked = message["params"]
-            try:
-                value = self._upstream(asked["plugin"], asked["query"], asked["key"])
-            except QueryError as exc:
-                self._send(protocol.error_response(message["id"], protocol.QUERY_FAILED, str(exc)))
-            else:
-                self._send(protocol.response(message["id"], {"value": value}))
-
-    def close(self) -> None:
-        self.call("shutdown")
-        self._thread.join(timeout=10)
-        for stream in (self._out, self._in, self._server_in, self._server_out):
-            stream.close()
-
-
 @pytest.fixture
 def upstream() -> Upstream:
     return Upstream({"hipcheck/git/commits": HISTORY})
 
 
 @pytest.fixture
-def bridge(upstream: Upstream) -> Iterator[_Bridge]:
-    served = _Bridge(hipcheck_plugin_identity, upstream)
-    yield served
-    served.close()
+def bridge(upstream: Upstream) -> Iterator[BridgeClient]:
+    with BridgeClient(hipcheck_plugin_identity, "hipcheck/identity", upstream) as served:
+        yield served
 
 
 def test_the_bridge_serves_the_plugin_and_relays_its_git_query(
-    bridge: _Bridge, upstream: Upstream
+    bridge: BridgeClient, upstream: Upstream
 ) -> None:
-    hello = bridge.call("handshake", {"protocol": protocol.PROTOCOL_VERSION})["result"]
-    configured = bridge.call("configure", {"config": {"percent-threshold": 0.5}})["result"]
-    answer = bridge.call("query", {"query": None, "key": TARGET})["result"]
+    hello = bridge.handshake()
+    configured = bridge.configure({"percent-threshold": 0.5})
+    answer = bridge.query(None, TARGET)
 
     assert [(q["name"], q["default"]) for q in hello["queries"]] == [("identity", True)]
     assert hello["queries"][0]["output_schema"] == {"type": "array", "items": {"type": "boolean"}}
@@ -243,14 +177,14 @@ def test_the_bridge_serves_the_plugin_and_relays_its_git_query(
     )
     assert configured["explanation"] == "commits whose author also committed them"
     assert answer == {"value": [True, False, False, False, True], "concerns": [], "hints": []}
-    assert upstream.asked == [("hipcheck/git", "commits", LOCAL)]
+    assert upstream.calls == [("hipcheck/git/commits", LOCAL)]
 
 
 def test_the_bridge_reports_bad_configuration_and_upstream_failures(
-    bridge: _Bridge, upstream: Upstream
+    bridge: BridgeClient, upstream: Upstream
 ) -> None:
     upstream.answers["hipcheck/git/commits"] = QueryError("fatal: not a git repository")
-    bridge.call("handshake", {"protocol": protocol.PROTOCOL_VERSION})
+    bridge.handshake()
 
     refused = bridge.call("configure", {"config": {"percent-threshold": 20}})["error"]
     errored = bridge.call("query", {"query": "identity", "key": TARGET})["error"]
