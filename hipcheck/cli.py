@@ -181,7 +181,8 @@ def _console(*, stderr: bool = False) -> Console:
     # rich costs ~20 ms to import; a JSON run in CI never needs it.
     from rich.console import Console
 
-    return Console(stderr=stderr)
+    # soft_wrap: long lines stay whole in pipes and logs; terminals wrap them themselves.
+    return Console(stderr=stderr, soft_wrap=True)
 
 
 def _quiet(_msg: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -114,4 +115,20 @@ def _read_manifest(dist: metadata.Distribution, module: str, where: str) -> str:
     for file in dist.files or ():
         if PurePosixPath(file.as_posix()) in wanted:
             return file.read_text(encoding="utf-8")
+    if _is_editable(dist):
+        raise DiscoveryError(
+            f"{where}: installed in editable mode, which hipcheck cannot build an isolated env "
+            "from; install it with 'pip install DIR' instead of 'pip install -e DIR'"
+        )
     raise DiscoveryError(f"{where}: no {MANIFEST_FILE} in package {module}")
+
+
+def _is_editable(dist: metadata.Distribution) -> bool:
+    # PEP 610: pip records where a distribution came from, and whether it was editable.
+    text = dist.read_text("direct_url.json")
+    if not text:
+        return False
+    try:
+        return bool(json.loads(text).get("dir_info", {}).get("editable"))
+    except (ValueError, AttributeError):
+        return False

@@ -113,3 +113,14 @@ def test_two_distributions_claiming_one_identity_are_both_reported(tmp_path: Pat
     assert list(found.plugins) == ["acme/widgets"]
     (problem,) = found.problems
     assert "plugin acme/widgets is provided by both" in str(problem)
+
+
+def test_an_editable_install_is_reported_as_such(tmp_path: Path) -> None:
+    install_fake_dist(tmp_path, "acme-widgets", "acme_widgets", None)
+    info = next(tmp_path.glob("*.dist-info"))
+    (info / "direct_url.json").write_text(
+        '{"url": "file:///src/widgets", "dir_info": {"editable": true}}'
+    )
+    (problem,) = discover(entry_points(tmp_path)).problems
+    assert "installed in editable mode" in str(problem)
+    assert "pip install DIR" in str(problem)
