@@ -18,10 +18,11 @@ from hipcheck.report import (
     ErroredAnalysis,
     ErrorReport,
     HintModel,
+    Outcome,
     Recommendation,
     Report,
 )
-from hipcheck.scoring import risk_score, shares
+from hipcheck.scoring import risk_score, score_tree, shares
 from hipcheck.session import Launcher, QueryResult, Session, required_plugins
 from hipcheck.target import Target
 
@@ -115,6 +116,8 @@ def _report(policy: Policy, target: Target, outcomes: list[_Outcome], policy_has
         failed[name] = not judged.passed
         (passing if judged.passed else failing).append(judged)
     score = risk_score(policy.root, failed)
+    results: dict[str, Outcome] = {n: "fail" if f else "pass" for n, f in failed.items()}
+    results.update({e.name: "error" for e in errored})
     forced = [n for n in policy.investigate_if_fail if failed.get(n)]
     passes = expr.evaluate_policy(policy.investigate, score)
     kind: Literal["Pass", "Investigate"]
@@ -136,6 +139,7 @@ def _report(policy: Policy, target: Target, outcomes: list[_Outcome], policy_has
         recommendation=Recommendation(
             kind=kind, reason=reason, risk_score=score, risk_policy=policy.investigate
         ),
+        score_tree=score_tree(policy.root, results),
         policy_hash=policy_hash,
         policy_source=policy.source,
     )

@@ -216,8 +216,6 @@ def _compile(building: Path, final: Path) -> None:
 
 def _create_venv(dest: Path, app_data: Path) -> None:
     """An empty venv: no pip, setuptools or activation scripts, and no download attempts."""
-    import virtualenv  # imported here: ~30 ms that a warm run never needs
-
     # The user's virtualenv configuration (a config file, VIRTUALENV_* variables) could, for
     # instance, turn on system site-packages and let host packages leak into the plugin env.
     environ = {k: v for k, v in os.environ.items() if not k.startswith("VIRTUALENV_")}
@@ -226,10 +224,19 @@ def _create_venv(dest: Path, app_data: Path) -> None:
         str(dest), "--no-seed", "--no-download", "--no-periodic-update", "--activators", "",
         "--no-vcs-ignore", "--python", sys.executable, "--app-data", str(app_data), "--quiet",
     ]  # fmt: skip
-    try:
-        virtualenv.cli_run(args, setup_logging=False, env=environ)
-    except (OSError, RuntimeError) as exc:
-        raise EnvError(f"could not create a virtualenv at {dest}: {exc}") from exc
+    # A child process, not virtualenv.cli_run: virtualenv touches process-wide state (logging,
+    # warnings, distutils on 3.10) that has no business changing in the host, least of all
+    # while other plugins' envs are being built in other threads.
+    result = subprocess.run(
+        [sys.executable, "-m", "virtualenv", *args],
+        env=environ,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
+        raise EnvError(f"could not create a virtualenv at {dest}: {' | '.join(tail)}")
 
 
 def _pip(python: Path, args: list[str]) -> subprocess.CompletedProcess[str]:

@@ -62,6 +62,22 @@ class ErroredAnalysis(_Model):
     weight: float
 
 
+Outcome = Literal["pass", "fail", "error"]
+
+
+class ScoreNode(_Model):
+    """A node of the policy's analysis tree, with its share of the score and its outcome."""
+
+    name: str = Field(description="The category's name, or the analysis's plugin.")
+    kind: Literal["category", "analysis"]
+    weight: int = Field(description="The weight the policy gives it among its siblings.")
+    share: float = Field(description="Its share of the whole risk score, 0 to 1.")
+    outcome: Outcome | None = Field(
+        default=None, description="For an analysis: whether it passed, failed or errored."
+    )
+    children: list[ScoreNode] = Field(default_factory=list)
+
+
 class Recommendation(_Model):
     """PASS or INVESTIGATE, and why."""
 
@@ -83,6 +99,7 @@ class Report(_Model):
     failing: list[AnalysisReport]
     errored: list[ErroredAnalysis]
     recommendation: Recommendation
+    score_tree: ScoreNode = Field(description="The analysis tree the risk score was computed on.")
     policy_hash: str = Field(description="sha256 over the policy file and every plugin's config.")
     policy_source: str
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from hipcheck.policy import Analysis, Category
+from hipcheck.report import Outcome, ScoreNode
 
 
 def shares(root: Category) -> dict[str, float]:
@@ -32,3 +33,27 @@ def risk_score(root: Category, failed: Mapping[str, bool]) -> float:
     """Sum the shares of the analyses that ``failed`` maps to True."""
     score = sum(share for name, share in shares(root).items() if failed.get(name, False))
     return round(score, 2)
+
+
+def score_tree(root: Category, outcomes: Mapping[str, Outcome]) -> ScoreNode:
+    """The tree for the report: every node's weight and share, every analysis's outcome."""
+
+    def build(node: Category | Analysis, share: float) -> ScoreNode:
+        if isinstance(node, Analysis):
+            return ScoreNode(
+                name=node.plugin,
+                kind="analysis",
+                weight=node.weight,
+                share=share,
+                outcome=outcomes.get(node.plugin),
+            )
+        total = sum(child.weight for child in node.children)
+        return ScoreNode(
+            name=node.name,
+            kind="category",
+            weight=node.weight,
+            share=share,
+            children=[build(c, share * c.weight / total if total else 0.0) for c in node.children],
+        )
+
+    return build(root, 1.0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hipcheck.policy import Analysis, Category
-from hipcheck.scoring import risk_score, shares
+from hipcheck.scoring import risk_score, score_tree, shares
 
 
 def _leaf(name: str, weight: int = 1) -> Analysis:
@@ -42,3 +42,15 @@ def test_zero_weights_give_no_share() -> None:
     tree = Category("root", 1, (_leaf("t/a", 0), _leaf("t/b", 0)))
     assert shares(tree) == {"t/a": 0.0, "t/b": 0.0}
     assert risk_score(tree, {"t/a": True}) == 0.0
+
+
+def test_the_score_tree_carries_weights_shares_and_outcomes() -> None:
+    tree = score_tree(TREE, {"t/review": "fail", "t/activity": "pass", "t/code": "error"})
+    practices, attacks = tree.children
+    assert (tree.kind, tree.share) == ("category", 1.0)
+    assert (practices.name, practices.weight, practices.share) == ("practices", 10, 0.4)
+    review = practices.children[0]
+    assert (review.name, review.kind, review.outcome) == ("t/review", "analysis", "fail")
+    assert review.share == pytest.approx(0.4 * 4 / 9)
+    assert attacks.children[0].outcome == "error"
+    assert attacks.children[1].outcome is None
