@@ -52,7 +52,11 @@ async def run_check(
     kwargs = {} if query_timeout is None else {"query_timeout": query_timeout}
     session = Session(installed, launcher, progress=progress, **kwargs)
     try:
-        await session.start(order, {name: policy.config_for(name) for name in order})
+        await session.start(
+            order,
+            {name: policy.config_for(name) for name in order},
+            secrets={name: policy.secrets(name) for name in order},
+        )
         outcomes = await asyncio.gather(
             *(_analyse(session, a, target, unavailable) for a in analyses)
         )
@@ -103,7 +107,8 @@ def _report(policy: Policy, target: Target, outcomes: list[_Outcome], policy_has
         name = o.analysis.plugin
         judged = _judge(o, weights.get(name, 0.0)) if o.error is None else None
         if judged is None:
-            failed[name] = True  # an errored analysis counts as failed, as in Hipcheck
+            # An errored analysis counts as failed, as in Hipcheck, unless the policy says pass.
+            failed[name] = policy.errored == "fail"
             errored.append(
                 ErroredAnalysis(
                     analysis=name,

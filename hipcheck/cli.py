@@ -9,16 +9,16 @@ import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 import click
 
-from hipcheck import discovery, policy, target
+from hipcheck import discovery, expr, policy, target
 from hipcheck.__about__ import __version__
 from hipcheck.check import run_check
-from hipcheck.errors import HipcheckError
+from hipcheck.errors import HipcheckError, UsageError
 from hipcheck.launcher import EnvLauncher, provision
-from hipcheck.report import render_human
+from hipcheck.report import Report, render_human
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -44,32 +44,57 @@ def _debug_option(fn: F) -> F:
     )(fn)
 
 
+def _policy_option(fn: F) -> F:
+    return click.option(
+        "--policy",
+        "policy_file",
+        type=click.Path(path_type=Path, dir_okay=False),
+        help="Policy file (TOML); else hipcheck.toml or pyproject.toml [tool.hipcheck] here or "
+        "above, else the user config dir's hipcheck.toml, else the built-in default.",
+    )(fn)
+
+
+def _format_option(*choices: str) -> Callable[[F], F]:
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(list(choices)),
+        default=choices[0],
+        show_default=True,
+        help="Output format.",
+    )
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "-V", "--version", prog_name="hipcheck")
+@click.option(
+    "--color",
+    type=click.Choice(["auto", "always", "never"]),
+    default="auto",
+    show_default=True,
+    help="Colour in human output (NO_COLOR also turns it off).",
+)
 @_debug_option
-def cli() -> None:
+@click.pass_context
+def cli(ctx: click.Context, color: str) -> None:
     """Tell which open-source dependencies deserve a closer look.
 
     Exit codes: 0 PASS, 1 INVESTIGATE, 2 bad usage or input, 3 a plugin or internal failure.
     """
+    ctx.meta["hipcheck.color"] = color
 
 
 @cli.command()
 @click.argument("target_path", metavar="TARGET")
+@_policy_option
+@_format_option("human", "json", "sarif", "html")
 @click.option(
-    "--policy",
-    "policy_file",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Policy file (TOML); the built-in default when omitted.",
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False, writable=True),
+    help="Write the report to this file instead of stdout.",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["human", "json"]),
-    default="human",
-    show_default=True,
-    help="Report format on stdout.",
-)
+@click.option("-q", "--quiet", is_flag=True, help="Print one summary line instead of the report.")
 @click.option("--ref", default="HEAD", show_default=True, help="The commit to analyse.")
 @click.option("--exit-zero", is_flag=True, help="Exit 0 whenever the run completes.")
 @click.option(
@@ -80,22 +105,20 @@ def check(
     target_path: str,
     policy_file: Path | None,
     fmt: str,
+    output: Path | None,
+    quiet: bool,
     ref: str,
     exit_zero: bool,
     query_timeout: float | None,
 ) -> None:
     """Score TARGET (a local git repository) against the policy: PASS or INVESTIGATE."""
-    progress = (
-        (lambda msg: _console(stderr=True).print(f"[dim]{msg}[/]"))
-        if sys.stderr.isatty()
-        else _quiet
-    )
+    progress = _progress()
     pol = policy.load(policy_file)
     tgt = target.resolve(target_path, ref=ref)
-    found = discovery.discover()
-    for problem in found.problems:
-        _console(stderr=True).print(f"[yellow]warning:[/] {problem}")
-    launcher = EnvLauncher(progress=progress, log_level="DEBUG" if _debugging() else "WARNING")
+    found = _discover()
+    launcher = EnvLauncher(
+        pins=_pins(pol), progress=progress, log_level="DEBUG" if _debugging() else "WARNING"
+    )
     try:
         report = asyncio.run(
             run_check(
@@ -104,12 +127,211 @@ def check(
         )
     finally:
         launcher.cleanup()
-    if fmt == "json":
-        click.echo(report.to_json())
-    else:
-        render_human(report, _console())
+    _emit_report(report, fmt, output, quiet=quiet)
     if not report.passed and not exit_zero:
         sys.exit(EXIT_INVESTIGATE)
+
+
+def _emit_report(report: Report, fmt: str, output: Path | None, *, quiet: bool) -> None:
+    if quiet:
+        counts = f"{len(report.passing)} passing, {len(report.failing)} failing"
+        click.echo(
+            f"{report.recommendation.kind.upper()} {report.repo_name}@{report.repo_head[:12]} "
+            f"risk {report.recommendation.risk_score:.2f} ({counts}, "
+            f"{len(report.errored)} errored)"
+        )
+        if output is None:
+            return
+    if fmt == "human":
+        if output is None:
+            render_human(report, _console())
+        else:
+            with output.open("w", encoding="utf-8") as stream:
+                render_human(report, _console(file=stream, color=False))
+        return
+    if fmt == "json":
+        text = report.to_json()
+    elif fmt == "sarif":
+        from hipcheck.formats.sarif import to_sarif
+
+        text = json.dumps(to_sarif(report), indent=2)
+    else:
+        from hipcheck.formats.html import to_html
+
+        text = to_html(report)
+    if output is None:
+        click.echo(text)
+    else:
+        output.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+
+
+@cli.command()
+@_policy_option
+@_format_option("human", "json")
+@_debug_option
+def scoring(policy_file: Path | None, fmt: str) -> None:
+    """Show each analysis's share of the risk score under the policy."""
+    from hipcheck.scoring import score_tree
+
+    pol = policy.load(policy_file)
+    tree = score_tree(pol.root, {})
+    if fmt == "json":
+        analyses = [
+            {"name": a.plugin, "weight": share, "policy_weight": a.weight}
+            for a, share in _leaves(pol)
+        ]
+        payload = {"policy": pol.source, "analyses": analyses, "tree": tree.model_dump()}
+        click.echo(json.dumps(payload, indent=2))
+        return
+    console = _console()
+    console.print(f"policy: {pol.source}")
+
+    def show(node: Any, depth: int) -> None:
+        label = node.name if depth else "(risk score)"
+        console.print(f"{'  ' * depth}{label}  weight {node.weight}  share {node.share:.1%}")
+        for child in node.children:
+            show(child, depth + 1)
+
+    show(tree, 0)
+
+
+def _leaves(pol: policy.Policy) -> list[tuple[policy.Analysis, float]]:
+    from hipcheck.scoring import shares
+
+    share = shares(pol.root)
+    return [(a, share[a.plugin]) for a in pol.analyses()]
+
+
+@cli.command()
+@_policy_option
+@_format_option("human", "json")
+@click.option(
+    "--timeout", type=click.FloatRange(min=0.1), default=60.0, show_default=True,
+    help="Seconds each plugin may take to start and configure.",
+)  # fmt: skip
+@_debug_option
+def ready(policy_file: Path | None, fmt: str, timeout: float) -> None:
+    """Check that a run could go: versions, paths, policy, and every plugin it needs.
+
+    Provisions, starts and configures each plugin, then stops it. Exits 1 when anything is not
+    ready.
+    """
+    from hipcheck.readiness import Check, Readiness, environment_checks, plugin_checks
+
+    result = Readiness(checks=environment_checks())
+    try:
+        pol = policy.load(policy_file)
+        result.checks.append(Check("policy", True, pol.source))
+    except HipcheckError as exc:
+        result.checks.append(Check("policy", False, str(exc)))
+        pol = None
+    if pol is not None:
+        launcher = EnvLauncher(pins=_pins(pol), log_level="DEBUG" if _debugging() else "WARNING")
+        try:
+            found = discovery.discover()
+            result.checks += asyncio.run(plugin_checks(pol, found, launcher, timeout=timeout))
+        finally:
+            launcher.cleanup()
+    if fmt == "json":
+        click.echo(json.dumps(result.to_json(), indent=2))
+    else:
+        console = _console()
+        for c in result.checks:
+            mark = "[green]ok[/]  " if c.ok else "[red]FAIL[/]"
+            console.print(f"{mark} {c.name}: {c.detail}", highlight=False)
+        console.print("sandbox in force: " + "; ".join(result.protections), highlight=False)
+        console.print(
+            "[yellow]not in force:[/] " + "; ".join(result.missing_protections), highlight=False
+        )
+        console.print("[green]ready[/]" if result.ready else "[red]not ready[/]")
+    if not result.ready:
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("analysis")
+@_policy_option
+@_format_option("human", "json")
+@_debug_option
+def explain(analysis: str, policy_file: Path | None, fmt: str) -> None:
+    """Say what ANALYSIS (publisher/name) measures and how the policy judges it."""
+    from hipcheck.readiness import explain as explain_analysis
+
+    pol = policy.load(policy_file)
+    launcher = EnvLauncher(pins=_pins(pol), log_level="DEBUG" if _debugging() else "WARNING")
+    try:
+        found = discovery.discover()
+        result = asyncio.run(explain_analysis(pol, found, launcher, analysis))
+    finally:
+        launcher.cleanup()
+    if fmt == "json":
+        click.echo(json.dumps(result.to_json(), indent=2))
+        return
+    console = _console()
+    console.print(f"[bold]{result.name}[/] {result.version}", highlight=False)
+    console.print(f"  measures:  {result.explanation}", highlight=False)
+    console.print(
+        f"  passes if: {result.policy_expr}  ({result.policy_expr_source})", highlight=False
+    )
+    console.print(f"  config:    {json.dumps(result.config, sort_keys=True)}", highlight=False)
+    console.print(f"  share of the risk score: {result.share:.1%}", highlight=False)
+
+
+@cli.group("policy")
+def policy_group() -> None:
+    """Work with policies and policy expressions."""
+
+
+@policy_group.command("eval")
+@click.argument("expression")
+@click.option("--input", "input_json", help="A JSON value to bind to $.")
+@click.option(
+    "--input-file", type=click.File("r"), help="Read the JSON value for $ from a file ('-': stdin)."
+)
+@_debug_option
+def policy_eval(expression: str, input_json: str | None, input_file: TextIO | None) -> None:
+    """Evaluate a policy EXPRESSION and print the result in expression syntax."""
+    if input_json is not None and input_file is not None:
+        raise UsageError("give --input or --input-file, not both")
+    text = input_file.read() if input_file is not None else input_json
+    value: Any = None
+    if text is not None:
+        try:
+            value = json.loads(text)
+        except ValueError as exc:
+            raise UsageError(f"the input is not JSON: {exc}") from exc
+    try:
+        result = expr.evaluate(expr.parse(expression), value)
+    except expr.ExprError as exc:
+        raise UsageError(exc.render()) from exc
+    click.echo(expr.format_value(result))
+
+
+@cli.group()
+def schema() -> None:
+    """Print the JSON Schemas of hipcheck's files and outputs."""
+
+
+@schema.command("report")
+def schema_report() -> None:
+    """The JSON report (hipcheck check --format json)."""
+    click.echo(json.dumps(Report.model_json_schema(), indent=2))
+
+
+@schema.command("policy")
+def schema_policy() -> None:
+    """The policy file."""
+    from hipcheck.policy import policy_json_schema
+
+    click.echo(json.dumps(policy_json_schema(), indent=2))
+
+
+@schema.command("manifest")
+def schema_manifest() -> None:
+    """A plugin's hipcheck-plugin.toml manifest."""
+    from hipcheck.manifest import Manifest
+
+    click.echo(json.dumps(Manifest.model_json_schema(by_alias=True), indent=2))
 
 
 @cli.group()
@@ -118,11 +340,13 @@ def plugin() -> None:
 
 
 @plugin.command("list")
-@click.option("--format", "fmt", type=click.Choice(["human", "json"]), default="human")
+@_format_option("human", "json")
 @click.option("--provision", "do_provision", is_flag=True, help="Build missing envs first.")
 @_debug_option
 def plugin_list(fmt: str, do_provision: bool) -> None:
     """List installed plugins: name, version, env path and artifact hash."""
+    from packaging.utils import canonicalize_name
+
     from hipcheck.artifacts import collect_artifacts
     from hipcheck.envs import cache_dir, env_dir
 
@@ -142,7 +366,7 @@ def plugin_list(fmt: str, do_provision: bool) -> None:
             else:
                 artifacts = collect_artifacts(plug.dist, wheelhouse=cache_dir() / "wheels")
                 path = env_dir(plug.identity, artifacts)
-            own = next(a for a in artifacts if a.name == _normalise(plug.dist_name))
+            own = next(a for a in artifacts if a.name == canonicalize_name(plug.dist_name))
             row.update(
                 env=str(path),
                 provisioned=(path / "hipcheck-env.json").exists(),
@@ -160,29 +384,48 @@ def plugin_list(fmt: str, do_provision: bool) -> None:
     if not rows:
         console.print("no hipcheck plugins installed")
     for row in rows:
-        console.print(f"[bold]{row['name']}[/] {row['version']} ({row['kind']})")
+        console.print(f"[bold]{row['name']}[/] {row['version']} ({row['kind']})", highlight=False)
         if "error" in row:
-            console.print(f"  [red]error:[/] {row['error']}")
+            console.print(f"  [red]error:[/] {row['error']}", highlight=False)
             continue
         state = "provisioned" if row["provisioned"] else "not provisioned yet"
-        console.print(f"  env:      {row['env']} ({state})")
-        console.print(f"  artifact: {row['artifact']} sha256:{row['sha256']}")
+        console.print(f"  env:      {row['env']} ({state})", highlight=False)
+        console.print(f"  artifact: {row['artifact']} sha256:{row['sha256']}", highlight=False)
     for p in problems:
-        console.print(f"[yellow]warning:[/] {p}")
+        console.print(f"[yellow]warning:[/] {p}", highlight=False)
 
 
-def _normalise(name: str) -> str:
-    from packaging.utils import canonicalize_name
-
-    return str(canonicalize_name(name))
+def _pins(pol: policy.Policy) -> dict[str, tuple[str, ...]]:
+    return {name: entry.hashes for name, entry in pol.plugins.items() if entry.hashes}
 
 
-def _console(*, stderr: bool = False) -> Console:
+def _discover() -> discovery.Discovered:
+    found = discovery.discover()
+    for problem in found.problems:
+        _console(stderr=True).print(f"[yellow]warning:[/] {problem}", highlight=False)
+    return found
+
+
+def _progress() -> Callable[[str], None]:
+    if not sys.stderr.isatty():
+        return _quiet
+    return lambda msg: _console(stderr=True).print(f"[dim]{msg}[/]", highlight=False)
+
+
+def _console(*, stderr: bool = False, file: TextIO | None = None, color: bool = True) -> Console:
     # rich costs ~20 ms to import; a JSON run in CI never needs it.
     from rich.console import Console
 
+    ctx = click.get_current_context(silent=True)
+    choice = ctx.find_root().meta.get("hipcheck.color", "auto") if ctx else "auto"
     # soft_wrap: long lines stay whole in pipes and logs; terminals wrap them themselves.
-    return Console(stderr=stderr, soft_wrap=True)
+    return Console(
+        stderr=stderr,
+        file=file,
+        soft_wrap=True,
+        force_terminal=True if choice == "always" and color else None,
+        no_color=True if choice == "never" or not color else None,
+    )
 
 
 def _quiet(_msg: str) -> None:
@@ -195,7 +438,7 @@ def _debugging() -> bool:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the CLI and turn every failure into a one-line message and exit code."""
+    """Entry point: run the CLI and turn every failure into a short message and an exit code."""
     logging.basicConfig(format="%(name)s: %(message)s", level=logging.WARNING)
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:

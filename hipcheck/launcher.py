@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+
+from packaging.utils import canonicalize_name
 
 from hipcheck.artifacts import collect_artifacts
 from hipcheck.discovery import InstalledPlugin
 from hipcheck.envs import PluginEnv, cache_dir, ensure_env
+from hipcheck.errors import ArtifactError
 from hipcheck.transport import SubprocessTransport
 
 # Only these reach a plugin; everything else (tokens, credentials, proxies) stays with the host.
@@ -25,10 +28,23 @@ def plugin_environ(scratch: Path, source: Mapping[str, str] | None = None) -> di
     return env
 
 
-def provision(plugin: InstalledPlugin, *, root: Path | None = None) -> PluginEnv:
-    """Build (or reuse) the plugin's own virtualenv from hash-pinned artifacts."""
+def provision(
+    plugin: InstalledPlugin, *, root: Path | None = None, pins: Sequence[str] = ()
+) -> PluginEnv:
+    """Build (or reuse) the plugin's own virtualenv from hash-pinned artifacts.
+
+    ``pins`` are the ``sha256:<hex>`` hashes the policy allows for the plugin's own artifact;
+    any other artifact halts before an env is built or plugin code runs.
+    """
     base = root or cache_dir()
     artifacts = collect_artifacts(plugin.dist, wheelhouse=base / "wheels")
+    if pins:
+        own = next(a for a in artifacts if a.name == canonicalize_name(plugin.dist_name))
+        if f"sha256:{own.sha256}" not in pins:
+            raise ArtifactError(
+                f"plugin {plugin.identity}: artifact {own.path.name} has sha256:{own.sha256}, "
+                f"but the policy pins {', '.join(pins)}"
+            )
     return ensure_env(plugin.identity, artifacts, root=base)
 
 
@@ -39,17 +55,19 @@ class EnvLauncher:
         self,
         *,
         root: Path | None = None,
+        pins: Mapping[str, Sequence[str]] | None = None,
         log_level: str = "WARNING",
         progress: Callable[[str], None] = lambda _msg: None,
     ) -> None:
         self._root = root
+        self._pins = pins or {}
         self._log_level = log_level
         self._progress = progress
         self._scratch = tempfile.TemporaryDirectory(prefix="hipcheck-run-")
         self.envs: dict[str, PluginEnv] = {}
 
     def transport_for(self, plugin: InstalledPlugin) -> SubprocessTransport:
-        env = provision(plugin, root=self._root)
+        env = provision(plugin, root=self._root, pins=self._pins.get(plugin.identity, ()))
         self.envs[plugin.identity] = env
         if env.created:
             self._progress(f"provisioned {plugin.identity} in {env.path}")

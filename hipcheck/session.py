@@ -10,12 +10,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from hipcheck.discovery import InstalledPlugin
-from hipcheck.errors import HipcheckError, PluginError
+from hipcheck.errors import ArtifactError, HipcheckError, PluginError
 from hipcheck.transport import Channel, RemoteError, Transport
 from hipcheck.versions import matches
 from hipcheck_bridge import protocol
@@ -127,26 +127,64 @@ class Session:
         self._memo: dict[tuple[str, str, str], asyncio.Future[QueryResult]] = {}
         self._transports: list[Transport] = []
 
-    async def start(self, names: Iterable[str], configs: Mapping[str, Mapping[str, Any]]) -> None:
-        """Provision, start, handshake and configure each plugin, all at once.
+    async def start(
+        self,
+        names: Iterable[str],
+        configs: Mapping[str, Mapping[str, Any]],
+        *,
+        secrets: Mapping[str, Sequence[tuple[Sequence[str | int], str]]] | None = None,
+    ) -> None:
+        """Provision every plugin, then start, handshake and configure them all at once.
 
-        A plugin that fails is recorded in :attr:`broken` with the reason; the others go on.
+        In RFD 0003's order: every env is provisioned and its artifacts validated before any
+        plugin process starts, so an artifact that fails validation (:class:`ArtifactError`)
+        halts the run before any plugin code runs. Any other failure is recorded in
+        :attr:`broken` with the reason, and the other plugins go on. ``secrets`` says, per
+        plugin, where its config holds values read from the environment (key path, variable):
+        the bridge hashes and returns the reference in their place.
         """
         names = list(names)
-        await asyncio.gather(*(self._start_one(n, configs.get(n, {})) for n in names))
+        secrets = secrets or {}
+        transports = await asyncio.gather(*(self._provision(n) for n in names))
+        await asyncio.gather(
+            *(
+                self._start_one(n, t, configs.get(n, {}), secrets.get(n, ()))
+                for n, t in zip(names, transports, strict=True)
+                if t is not None
+            )
+        )
 
-    async def _start_one(self, name: str, config: Mapping[str, Any]) -> None:
+    async def _provision(self, name: str) -> Transport | None:
+        try:
+            transport = await asyncio.to_thread(self._launcher.transport_for, self._installed[name])
+        except ArtifactError:
+            raise
+        except HipcheckError as exc:
+            self.broken[name] = str(exc)
+            return None
+        self._transports.append(transport)
+        return transport
+
+    async def _start_one(
+        self,
+        name: str,
+        transport: Transport,
+        config: Mapping[str, Any],
+        secrets: Sequence[tuple[Sequence[str | int], str]],
+    ) -> None:
         plugin = self._installed[name]
         try:
-            transport = await asyncio.to_thread(self._launcher.transport_for, plugin)
-            self._transports.append(transport)
             channel = await transport.open(self._on_plugin_request)
             info = await channel.request(
                 "handshake", {"protocol": protocol.PROTOCOL_VERSION}, timeout=HANDSHAKE_TIMEOUT
             )
             client = PluginClient(plugin, transport, channel, info)
+            params = {
+                "config": dict(config),
+                "secrets": [{"path": list(path), "env": env} for path, env in secrets],
+            }
             client.configured = await channel.request(
-                "configure", {"config": dict(config)}, timeout=HANDSHAKE_TIMEOUT
+                "configure", params, timeout=HANDSHAKE_TIMEOUT
             )
         except RemoteError as exc:
             self.broken[name] = _config_message(name, exc)
@@ -200,10 +238,17 @@ class Session:
         )
 
     def config_hash(self, policy_sha256: str) -> str:
-        """Combine the policy's hash with every started plugin's configuration hash."""
+        """Combine the policy's hash with every started plugin's version and config hash.
+
+        Like Hipcheck's RFD 0013, but each plugin's hash is tied to its identity and version:
+        a new plugin version with the same configuration can judge differently, and two
+        plugins swapping configurations must not give the same hash.
+        """
         h = hashlib.sha256(policy_sha256.encode())
         for name in sorted(self.clients):
-            h.update(f"\n{name}={self.clients[name].configured.get('config_hash', '')}".encode())
+            client = self.clients[name]
+            digest = client.configured.get("config_hash", "")
+            h.update(f"\n{name}@{client.plugin.version}={digest}".encode())
         return h.hexdigest()
 
     async def aclose(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -190,11 +191,14 @@ class Server:
                 )
             config = {}
         self._config = dict(config)
-        canonical = protocol.canonical_json(self._config)
+        # The host says where the policy took values from the environment (secrets): those
+        # values reach the plugin, but the reference, not the value, is hashed and returned.
+        shown = _redact(self._config, params.get("secrets") or [])
+        canonical = protocol.canonical_json(shown)
         import hashlib  # here, not at the top: loading OpenSSL slows every plugin's start
 
         return {
-            "config": self._config,
+            "config": shown,
             "config_hash": hashlib.sha256(canonical.encode()).hexdigest(),
             "default_policy_expr": self._pm.hook.hipcheck_default_policy_expr(config=self._config),
             "explanation": self._pm.hook.hipcheck_explain_default_query(),
@@ -233,3 +237,21 @@ class Server:
         self._send(protocol.request(id_, "query", {"plugin": plugin, "query": query, "key": key}))
         result = future.result()
         return result["value"] if isinstance(result, dict) else result
+
+
+def _redact(config: dict[str, Any], secrets: list[dict[str, Any]]) -> dict[str, Any]:
+    """A copy of ``config`` with each secret's value replaced by ``{"env": NAME}``."""
+    shown: dict[str, Any] = json.loads(json.dumps(config))  # a deep copy: the config is JSON
+    for secret in secrets:
+        path = list(secret.get("path") or [])
+        if not path:
+            continue
+        node: Any = shown
+        try:
+            for key in path[:-1]:
+                node = node[key]
+            node[path[-1]]  # a key the plugin dropped has nothing left to hide: KeyError
+            node[path[-1]] = {"env": secret.get("env")}
+        except (KeyError, IndexError, TypeError):
+            continue
+    return shown

@@ -32,7 +32,13 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def hipcheck(cache_dir: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+def hipcheck(
+    cache_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[..., subprocess.CompletedProcess[str]]:
+    # An empty user config dir and a working directory with no policy in or above it: the
+    # built-in default applies unless a test passes --policy.
+    config_dir = tmp_path_factory.mktemp("config")
+    workdir = tmp_path_factory.mktemp("cwd")
     exe = shutil.which("hipcheck", path=str(Path(sys.executable).parent))
     assert exe, "the hipcheck console script is not installed next to this interpreter"
 
@@ -46,7 +52,13 @@ def hipcheck(cache_dir: Path) -> Callable[..., subprocess.CompletedProcess[str]]
             argv,
             capture_output=True,
             text=True,
-            env={**os.environ, "HIPCHECK_CACHE_DIR": str(cache_dir), "NO_COLOR": "1"},
+            env={
+                **os.environ,
+                "HIPCHECK_CACHE_DIR": str(cache_dir),
+                "HIPCHECK_CONFIG_DIR": str(config_dir),
+                "NO_COLOR": "1",
+            },
+            cwd=workdir,
             timeout=600,
         )
 
@@ -272,3 +284,139 @@ def test_version_and_help(hipcheck: Callable[..., subprocess.CompletedProcess[st
     assert hipcheck("--version").stdout.strip() == f"hipcheck, version {__version__}"
     help_text = hipcheck("--help").stdout
     assert "check" in help_text and "plugin" in help_text
+
+
+def test_quiet_prints_one_summary_line(
+    hipcheck: Callable[..., subprocess.CompletedProcess[str]], repo_factory: RepoFactory
+) -> None:
+    repo = repo_factory("quiet", [Commit(_ago(days=1), committer=BOB)])
+    out = hipcheck("check", str(repo), "-q")
+    head = git(repo, "rev-parse", "HEAD")[:12]
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == f"PASS quiet@{head} risk 0.00 (2 passing, 0 failing, 0 errored)\n"
+
+
+def test_color_always_colours_even_a_pipe(
+    hipcheck: Callable[..., subprocess.CompletedProcess[str]], repo_factory: RepoFactory
+) -> None:
+    repo = repo_factory("colour", [Commit(_ago(days=1), committer=BOB)])
+    coloured = hipcheck("--color", "always", "check", str(repo), "--exit-zero")
+    assert "\x1b[" in coloured.stdout
+
+
+def test_ready_starts_and_configures_every_plugin(
+    hipcheck: Callable[..., subprocess.CompletedProcess[str]],
+) -> None:
+    out = hipcheck("ready", "--format", "json")
+    data = json.loads(out.stdout)
+    assert out.returncode == 0, out.stdout
+    checks = {c["name"]: c for c in data["checks"]}
+    for name in ("hipcheck/git", "hipcheck/activity", "hipcheck/identity", "policy", "git"):
+        assert checks[name]["ok"] is True, checks[name]
+    assert "started and configured" in checks["hipcheck/identity"]["detail"]
+    assert "filesystem confinement (Landlock)" in data["sandbox"]["not_in_force"]
+
+
+def test_ready_fails_on_a_plugin_that_rejects_its_configuration(
+    hipcheck: Callable[..., subprocess.CompletedProcess[str]], tmp_path: Path
+) -> None:
+    policy = tmp_path / "p.toml"
+    policy.write_text(
+        '[plugins."hipcheck/activity"]\n'
+        '[analyze."hipcheck/activity"]\n'
+        'config = { weeks = "many" }\n'
+    )
+    out = hipcheck("ready", "--policy", str(policy), "--format", "json")
+    checks = {c["name"]: c for c in json.loads(out.stdout)["checks"]}
+    assert out.returncode == 1
+    assert checks["hipcheck/activity"]["ok"] is False
+    assert "invalid-value key 'weeks'" in checks["hipcheck/activity"]["detail"]
+
+
+def test_explain_reports_what_an_analysis_measures_under_the_policy(
+    hipcheck: Callable[..., subprocess.CompletedProcess[str]], tmp_path: Path
+) -> None:
+    policy = tmp_path / "p.toml"
+    policy.write_text(
+        '[plugins."hipcheck/activity"]\n[analyze."hipcheck/activity"]\nconfig = { weeks = 10 }\n'
+    )
+    out = hipcheck("explain", "hipcheck/activity", "--policy", str(policy), "--format", "json")
+    data = json.loads(out.stdout)
+    assert out.returncode == 0, out.stderr
+    assert data["policy_expr"] == "(lte $ P10w)"
+    assert data["policy_expr_source"] == "plugin default"
+    assert data["config"] == {"weeks": 10}
+    assert data["share"] == 1.0
+
+
+def test_sarif_and_html_reports_come_from_a_real_run(
+    hipcheck: Callable[..., subprocess.CompletedProcess[str]],
+    repo_factory: RepoFactory,
+    tmp_path: Path,
+) -> None:
+    repo = repo_factory("formats", [Commit(_ago(days=d)) for d in (3, 2)])
+    sarif = hipcheck("check", str(repo), "--format", "sarif")
+    assert sarif.returncode == 1, sarif.stderr
+    (run,) = json.loads(sarif.stdout)["runs"]
+    assert [r["ruleId"] for r in run["results"]] == ["hipcheck/identity"]
+    assert (
+        run["properties"]["policy_hash"]
+        == _json(hipcheck("check", str(repo), "--format", "json"))["policy_hash"]
+    )
+
+    page = tmp_path / "report.html"
+    out = hipcheck("check", str(repo), "--format", "html", "-o", str(page), "--exit-zero")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == ""
+    html = page.read_text()
+    assert html.startswith("<!DOCTYPE html>")
+    assert "hipcheck/identity" in html
+
+
+def actual_file(listing: dict[str, Any]) -> str:
+    return str(next(r["artifact"] for r in listing["plugins"] if r["name"] == "hipcheck/activity"))
+
+
+def test_a_policy_hash_pin_is_enforced_before_any_plugin_runs(
+    hipcheck: Callable[..., subprocess.CompletedProcess[str]],
+    repo_factory: RepoFactory,
+    tmp_path: Path,
+) -> None:
+    repo = repo_factory("pinned", [Commit(_ago(days=1), committer=BOB)])
+    listing = json.loads(hipcheck("plugin", "list", "--format", "json").stdout)
+    actual = next(r["sha256"] for r in listing["plugins"] if r["name"] == "hipcheck/activity")
+    policy = tmp_path / "hipcheck.toml"
+    text = '[plugins."hipcheck/activity"]\nhashes = ["sha256:{}"]\n[analyze."hipcheck/activity"]\n'
+
+    policy.write_text(text.format(actual))
+    good = hipcheck("check", str(repo), "--policy", str(policy), "--format", "json")
+    assert good.returncode == 0, good.stderr
+    assert _json(good)["errored"] == []
+
+    policy.write_text(text.format("0" * 64))
+    bad = hipcheck("check", str(repo), "--policy", str(policy), "--format", "json")
+    assert bad.returncode == 3
+    assert bad.stdout == ""
+    assert bad.stderr == (
+        f"hipcheck: error: plugin hipcheck/activity: artifact {actual_file(listing)} has "
+        f"sha256:{actual}, but the policy pins sha256:{'0' * 64}\n"
+    )
+
+
+def test_the_policy_in_the_working_directory_is_found(
+    hipcheck: Callable[..., subprocess.CompletedProcess[str]], tmp_path: Path
+) -> None:
+    (tmp_path / "hipcheck.toml").write_text(
+        '[plugins."hipcheck/identity"]\n[analyze."hipcheck/identity"]\nweight = 2\n'
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "hipcheck", "scoring", "--format", "json"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path / ".",
+        env={**os.environ, "HIPCHECK_CONFIG_DIR": str(tmp_path / "none")},
+        check=False,
+    )
+    data = json.loads(out.stdout)
+    assert data["policy"] == str(tmp_path / "hipcheck.toml")
+    assert data["analyses"] == [{"name": "hipcheck/identity", "weight": 1.0, "policy_weight": 2}]

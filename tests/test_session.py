@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from typing import Any
@@ -195,3 +196,42 @@ def test_required_plugins_checks_version_requirements() -> None:
     assert problems["test/picky"] == (
         "plugin test/numbers 0.1.0 does not satisfy >=1 (needed by test/picky)"
     )
+
+
+class Tokened:
+    """A plugin configured with a secret it must see, which must not come back out."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, Any] = {}
+
+    @hookimpl
+    def hipcheck_queries(self) -> list[Any]:
+        return [query(lambda engine, key: dict(engine.config), name="config", default=True)]
+
+    @hookimpl
+    def hipcheck_configure(self, config: dict[str, Any]) -> dict[str, Any]:
+        self.seen = dict(config)
+        return {"retries": 3, **config}
+
+
+def test_secrets_reach_the_plugin_but_not_its_returned_config_or_hash() -> None:
+    plugin = installed_plugin(publisher="test", name="tokened")
+    secret = [(("auth", "token"), "T_TOKEN")]
+
+    tokened = Tokened()
+
+    async def configured(token: str) -> dict[str, Any]:
+        session = Session({"test/tokened": plugin}, InProcessLauncher({"test/tokened": tokened}))
+        await session.start(
+            ["test/tokened"],
+            {"test/tokened": {"auth": {"token": token}}},
+            secrets={"test/tokened": secret},
+        )
+        await session.aclose()
+        return session.clients["test/tokened"].configured
+
+    first, second = asyncio.run(configured("s3cret")), asyncio.run(configured("rotated"))
+    assert tokened.seen == {"auth": {"token": "rotated"}}
+    assert first["config"] == {"retries": 3, "auth": {"token": {"env": "T_TOKEN"}}}
+    assert "s3cret" not in json.dumps(first)
+    assert first["config_hash"] == second["config_hash"]

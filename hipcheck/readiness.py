@@ -1,0 +1,189 @@
+"""``hipcheck ready`` and ``hipcheck explain``: what a run would use, checked without running it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hipcheck.__about__ import __version__
+from hipcheck.discovery import Discovered
+from hipcheck.envs import cache_dir
+from hipcheck.errors import ArtifactError, PluginError, UsageError
+from hipcheck.policy import Policy
+from hipcheck.scoring import shares
+from hipcheck.session import Launcher, Session, required_plugins
+
+# What a plugin process gets today, and what the design asks for that it does not get yet. Said
+# plainly so nobody mistakes a scrubbed environment for a sandbox.
+PROTECTIONS_IN_FORCE = (
+    "scrubbed environment (an allow-list of variables; HOME is a private scratch dir)",
+    "private scratch directory as working directory",
+    "own process group, killed at the end of the run",
+    "isolated interpreter (-I: no user site-packages, no PYTHON* variables)",
+    "hash-pinned, content-addressed virtualenv per plugin",
+)
+PROTECTIONS_MISSING = (
+    "resource limits (memory, CPU time, file size, processes)",
+    "network isolation",
+    "filesystem confinement (Landlock)",
+)
+
+
+@dataclass
+class Check:
+    """One readiness check: what, whether it holds, and the detail a person needs."""
+
+    name: str
+    ok: bool
+    detail: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "ok": self.ok, "detail": self.detail}
+
+
+@dataclass
+class Readiness:
+    """Everything ``hipcheck ready`` found."""
+
+    checks: list[Check] = field(default_factory=list)
+    protections: tuple[str, ...] = PROTECTIONS_IN_FORCE
+    missing_protections: tuple[str, ...] = PROTECTIONS_MISSING
+
+    @property
+    def ready(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ready": self.ready,
+            "checks": [c.to_json() for c in self.checks],
+            "sandbox": {
+                "in_force": list(self.protections),
+                "not_in_force": list(self.missing_protections),
+            },
+        }
+
+
+def environment_checks() -> list[Check]:
+    """Versions and paths: the interpreter, git, pip, the cache dir."""
+    checks = [Check("hipcheck", True, f"{__version__} on Python {sys.version.split()[0]}")]
+    git = shutil.which("git")
+    if git is None:
+        checks.append(Check("git", False, "git is not on PATH; the git plugin needs it"))
+    else:
+        out = subprocess.run([git, "--version"], capture_output=True, text=True, check=False)
+        checks.append(Check("git", out.returncode == 0, out.stdout.strip() or out.stderr.strip()))
+    try:
+        import pip
+
+        checks.append(Check("pip", True, f"pip {pip.__version__} (builds plugin envs)"))
+    except ImportError:
+        checks.append(Check("pip", False, f"no pip in {sys.prefix}; plugin envs cannot be built"))
+    cache = cache_dir()
+    writable = _writable(cache)
+    checks.append(
+        Check("cache dir", writable, str(cache) if writable else f"{cache} (not writable)")
+    )
+    return checks
+
+
+def _writable(path: Path) -> bool:
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    return os.access(probe, os.W_OK)
+
+
+async def plugin_checks(
+    policy: Policy, found: Discovered, launcher: Launcher, *, timeout: float
+) -> list[Check]:
+    """Provision, start and configure every plugin the policy needs, then stop them."""
+    checks = [Check("discovery", False, str(p)) for p in found.problems]
+    roots = {a.plugin: policy.plugins[a.plugin].version for a in policy.analyses()}
+    order, problems = required_plugins(roots, found.plugins)
+    checks += [Check(name, False, why) for name, why in sorted(problems.items())]
+    session = Session(found.plugins, launcher, query_timeout=timeout)
+    try:
+        await session.start(
+            order,
+            {name: policy.config_for(name) for name in order},
+            secrets={name: policy.secrets(name) for name in order},
+        )
+    except ArtifactError as exc:
+        return [*checks, Check("artifacts", False, str(exc))]
+    finally:
+        await session.aclose()
+    for name in order:
+        if name in session.broken:
+            checks.append(Check(name, False, session.broken[name]))
+            continue
+        client = session.clients[name]
+        detail = (
+            f"{client.plugin.version}, started and configured "
+            f"(config hash {client.configured.get('config_hash', '')[:12]})"
+        )
+        checks.append(Check(name, True, detail))
+    return checks
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """What one analysis measures and how this policy judges it."""
+
+    name: str
+    version: str
+    explanation: str
+    policy_expr: str
+    policy_expr_source: str
+    config: Mapping[str, Any]
+    config_hash: str
+    share: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "explanation": self.explanation,
+            "policy_expr": self.policy_expr,
+            "policy_expr_source": self.policy_expr_source,
+            "config": dict(self.config),
+            "config_hash": self.config_hash,
+            "share": self.share,
+        }
+
+
+async def explain(policy: Policy, found: Discovered, launcher: Launcher, name: str) -> Explanation:
+    """Start the analysis's plugin, configure it as the policy does, and ask what it measures."""
+    analysis = next((a for a in policy.analyses() if a.plugin == name), None)
+    if analysis is None:
+        known = ", ".join(a.plugin for a in policy.analyses())
+        raise UsageError(f"the policy ({policy.source}) has no analysis {name}; it has: {known}")
+    if name not in found.plugins:
+        raise PluginError(f"plugin {name} is not installed")
+    session = Session(found.plugins, launcher)
+    try:
+        await session.start(
+            [name], {name: policy.config_for(name)}, secrets={name: policy.secrets(name)}
+        )
+    finally:
+        await session.aclose()
+    if name in session.broken:
+        raise PluginError(session.broken[name])
+    configured = session.clients[name].configured
+    expr = analysis.policy or configured.get("default_policy_expr") or ""
+    return Explanation(
+        name=name,
+        version=found.plugins[name].version,
+        explanation=configured.get("explanation") or "(the plugin gives no explanation)",
+        policy_expr=expr,
+        policy_expr_source="policy" if analysis.policy else "plugin default",
+        config=configured.get("config") or {},
+        config_hash=configured.get("config_hash", ""),
+        share=shares(policy.root).get(name, 0.0),
+    )
