@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
+import posixpath
 import sys
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import PurePosixPath
+from typing import Any
 
 from pydantic import ValidationError
 
 from hipcheck.errors import DiscoveryError
 from hipcheck.manifest import Manifest
+from hipcheck.schemas import manifest_schemas
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -30,6 +33,8 @@ class InstalledPlugin:
     manifest: Manifest
     dist: metadata.Distribution
     entry_point: metadata.EntryPoint
+    #: Output schemas from the manifest's ``schemas`` files, by query.
+    schemas: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def identity(self) -> str:
@@ -83,7 +88,7 @@ def _load(ep: metadata.EntryPoint) -> InstalledPlugin:
     if dist is None:
         raise DiscoveryError(f"{where}: no distribution owns it")
     where = f"plugin distribution {dist.metadata['Name']} ({where})"
-    text = _read_manifest(dist, ep.module, where)
+    text, manifest_path = _read_manifest(dist, ep.module, where)
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -105,16 +110,26 @@ def _load(ep: metadata.EntryPoint) -> InstalledPlugin:
             f"{where}: manifest entrypoint {manifest.entrypoint!r} differs from the entry "
             f"point's {ep.value!r}"
         )
-    return InstalledPlugin(manifest, dist, ep)
+    files = {PurePosixPath(f.as_posix()): f for f in dist.files or ()}
+
+    def read(relative: str) -> str:
+        path = PurePosixPath(posixpath.normpath(str(manifest_path.parent / relative)))
+        return files[path].read_text(encoding="utf-8")
+
+    schemas = manifest_schemas(manifest.schemas, read, where)
+    return InstalledPlugin(manifest, dist, ep, schemas)
 
 
-def _read_manifest(dist: metadata.Distribution, module: str, where: str) -> str:
+def _read_manifest(
+    dist: metadata.Distribution, module: str, where: str
+) -> tuple[str, PurePosixPath]:
     # The manifest sits in the entry point's package, or beside its top-level module.
     parts = module.split(".")
     wanted = {PurePosixPath(*parts, MANIFEST_FILE), PurePosixPath(*parts[:-1], MANIFEST_FILE)}
     for file in dist.files or ():
-        if PurePosixPath(file.as_posix()) in wanted:
-            return file.read_text(encoding="utf-8")
+        path = PurePosixPath(file.as_posix())
+        if path in wanted:
+            return file.read_text(encoding="utf-8"), path
     if _is_editable(dist):
         raise DiscoveryError(
             f"{where}: installed in editable mode, which hipcheck cannot build an isolated env "

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from hipcheck.discovery import InstalledPlugin
 from hipcheck.errors import ArtifactError, HipcheckError, PluginError
+from hipcheck.schemas import QuerySchemas, check, compile_query_schemas
 from hipcheck.transport import Channel, RemoteError, Transport
 from hipcheck.versions import matches
 from hipcheck_bridge import protocol
@@ -41,6 +42,7 @@ class PluginClient:
     channel: Channel
     handshake: dict[str, Any]
     configured: dict[str, Any] = field(default_factory=dict)
+    schemas: dict[str, QuerySchemas] = field(default_factory=dict)
 
     @property
     def default_query(self) -> str | None:
@@ -179,6 +181,7 @@ class Session:
                 "handshake", {"protocol": protocol.PROTOCOL_VERSION}, timeout=HANDSHAKE_TIMEOUT
             )
             client = PluginClient(plugin, transport, channel, info)
+            client.schemas = _compile_schemas(plugin, info)
             params = {
                 "config": dict(config),
                 "secrets": [{"path": list(path), "env": env} for path, env in secrets],
@@ -221,6 +224,10 @@ class Session:
         return await asyncio.shield(future)
 
     async def _run_query(self, client: PluginClient, name: str, key: Any) -> QueryResult:
+        identity = client.plugin.identity
+        schemas = client.schemas.get(name)
+        if schemas is not None:
+            check(schemas.key, key, plugin=identity, query=name, which="key")
         try:
             result = await client.channel.request(
                 "query", {"query": name, "key": key}, timeout=self._query_timeout
@@ -231,6 +238,8 @@ class Session:
             raise PluginError(
                 f"plugin {client.plugin.identity} query {name}: answer has no 'value'"
             )
+        if schemas is not None:
+            check(schemas.output, result["value"], plugin=identity, query=name, which="output")
         return QueryResult(
             value=result["value"],
             concerns=[str(c) for c in result.get("concerns") or []],
@@ -254,6 +263,16 @@ class Session:
     async def aclose(self) -> None:
         """Stop every plugin process."""
         await asyncio.gather(*(t.aclose() for t in self._transports), return_exceptions=True)
+
+
+def _compile_schemas(plugin: InstalledPlugin, handshake: dict[str, Any]) -> dict[str, QuerySchemas]:
+    """Each query's validators; the manifest's schema file wins over the handshake's schema."""
+    compiled = {}
+    for q in handshake.get("queries", []):
+        name = str(q.get("name"))
+        output = plugin.schemas.get(name, q.get("output_schema"))
+        compiled[name] = compile_query_schemas(plugin.identity, name, q.get("key_schema"), output)
+    return compiled
 
 
 def _config_message(name: str, exc: RemoteError) -> str:
