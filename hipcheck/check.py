@@ -42,13 +42,17 @@ async def run_check(
     installed: Mapping[str, InstalledPlugin],
     launcher: Launcher,
     *,
+    excluded: Mapping[str, str] | None = None,
     query_timeout: float | None = None,
     progress: Callable[[str], None] = lambda _msg: None,
 ) -> Report:
-    """Start the plugins the policy needs, run every analysis concurrently, and report."""
+    """Start the plugins the policy needs, run every analysis concurrently, and report.
+
+    ``installed`` are the plugins the run may use; ``excluded`` says why others may not.
+    """
     analyses = policy.analyses()
     roots = {a.plugin: policy.plugins[a.plugin].version for a in analyses}
-    order, unavailable = required_plugins(roots, installed)
+    order, unavailable = required_plugins(roots, installed, excluded)
     kwargs = {} if query_timeout is None else {"query_timeout": query_timeout}
     session = Session(installed, launcher, progress=progress, **kwargs)
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -74,14 +75,22 @@ def _format_option(*choices: str) -> Callable[[F], F]:
     show_default=True,
     help="Colour in human output (NO_COLOR also turns it off).",
 )
+@click.option(
+    "-p",
+    "plugin_options",
+    metavar="NAME",
+    multiple=True,
+    help="Use plugin NAME even with autoload off; -p no:NAME blocks it. Repeatable.",
+)
 @_debug_option
 @click.pass_context
-def cli(ctx: click.Context, color: str) -> None:
+def cli(ctx: click.Context, color: str, plugin_options: tuple[str, ...]) -> None:
     """Tell which open-source dependencies deserve a closer look.
 
     Exit codes: 0 PASS, 1 INVESTIGATE, 2 bad usage or input, 3 a plugin or internal failure.
     """
     ctx.meta["hipcheck.color"] = color
+    ctx.meta["hipcheck.plugins"] = plugin_options
 
 
 @cli.command()
@@ -115,14 +124,20 @@ def check(
     progress = _progress()
     pol = policy.load(policy_file)
     tgt = target.resolve(target_path, ref=ref)
-    found = _discover()
+    usable, excluded = _select(pol, _discover())
     launcher = EnvLauncher(
         pins=_pins(pol), progress=progress, log_level="DEBUG" if _debugging() else "WARNING"
     )
     try:
         report = asyncio.run(
             run_check(
-                pol, tgt, found.plugins, launcher, query_timeout=query_timeout, progress=progress
+                pol,
+                tgt,
+                usable,
+                launcher,
+                excluded=excluded,
+                query_timeout=query_timeout,
+                progress=progress,
             )
         )
     finally:
@@ -229,7 +244,12 @@ def ready(policy_file: Path | None, fmt: str, timeout: float) -> None:
         launcher = EnvLauncher(pins=_pins(pol), log_level="DEBUG" if _debugging() else "WARNING")
         try:
             found = discovery.discover()
-            result.checks += asyncio.run(plugin_checks(pol, found, launcher, timeout=timeout))
+            usable, excluded = _select(pol, found)
+            result.checks += asyncio.run(
+                plugin_checks(
+                    pol, found, launcher, usable=usable, excluded=excluded, timeout=timeout
+                )
+            )
         finally:
             launcher.cleanup()
     if fmt == "json":
@@ -260,8 +280,8 @@ def explain(analysis: str, policy_file: Path | None, fmt: str) -> None:
     pol = policy.load(policy_file)
     launcher = EnvLauncher(pins=_pins(pol), log_level="DEBUG" if _debugging() else "WARNING")
     try:
-        found = discovery.discover()
-        result = asyncio.run(explain_analysis(pol, found, launcher, analysis))
+        usable, excluded = _select(pol, _discover())
+        result = asyncio.run(explain_analysis(pol, usable, excluded, launcher, analysis))
     finally:
         launcher.cleanup()
     if fmt == "json":
@@ -393,6 +413,23 @@ def plugin_list(fmt: str, do_provision: bool) -> None:
         console.print(f"  artifact: {row['artifact']} sha256:{row['sha256']}", highlight=False)
     for p in problems:
         console.print(f"[yellow]warning:[/] {p}", highlight=False)
+
+
+def _select(
+    pol: policy.Policy, found: discovery.Discovered
+) -> tuple[dict[str, discovery.InstalledPlugin], dict[str, str]]:
+    """The plugins this run may use, after -p options and the autoload setting."""
+    ctx = click.get_current_context(silent=True)
+    options: tuple[str, ...] = ctx.find_root().meta.get("hipcheck.plugins", ()) if ctx else ()
+    block = [o.removeprefix("no:") for o in options if o.startswith("no:")]
+    enable = [o for o in options if not o.startswith("no:")]
+    return discovery.select(
+        found,
+        named=pol.plugins,
+        enable=enable,
+        block=block,
+        autoload=not os.environ.get(discovery.AUTOLOAD_ENV),
+    )
 
 
 def _pins(pol: policy.Policy) -> dict[str, tuple[str, ...]]:

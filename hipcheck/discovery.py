@@ -11,6 +11,7 @@ from importlib import metadata
 from pathlib import PurePosixPath
 from typing import Any
 
+from packaging.utils import canonicalize_name
 from pydantic import ValidationError
 
 from hipcheck.errors import DiscoveryError
@@ -147,3 +148,38 @@ def _is_editable(dist: metadata.Distribution) -> bool:
         return bool(json.loads(text).get("dir_info", {}).get("editable"))
     except (ValueError, AttributeError):
         return False
+
+
+AUTOLOAD_ENV = "HIPCHECK_DISABLE_PLUGIN_AUTOLOAD"
+
+
+def select(
+    found: Discovered,
+    *,
+    named: Iterable[str],
+    enable: Iterable[str] = (),
+    block: Iterable[str] = (),
+    autoload: bool = True,
+) -> tuple[dict[str, InstalledPlugin], dict[str, str]]:
+    """Which installed plugins a run may use, and why each of the others may not.
+
+    pytest's conventions: every installed plugin is usable unless blocked with ``-p no:NAME``;
+    with autoload off (``HIPCHECK_DISABLE_PLUGIN_AUTOLOAD``), only those the policy ``named``
+    and those enabled with ``-p NAME``. A NAME is a plugin identity or its distribution name.
+    """
+    blocked = set(block)
+    wanted = set(named) | set(enable)
+    usable: dict[str, InstalledPlugin] = {}
+    excluded: dict[str, str] = {}
+    for identity, plugin in found.plugins.items():
+        names = {identity, plugin.dist_name, str(canonicalize_name(plugin.dist_name))}
+        if names & blocked:
+            excluded[identity] = f"plugin {identity} is blocked (-p no:{(names & blocked).pop()})"
+        elif autoload or names & wanted:
+            usable[identity] = plugin
+        else:
+            excluded[identity] = (
+                f"plugin {identity} is not loaded: plugin autoload is off ({AUTOLOAD_ENV}); "
+                f"name it in the policy's [plugins] or pass -p {identity}"
+            )
+    return usable, excluded

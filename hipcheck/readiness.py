@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from hipcheck.__about__ import __version__
-from hipcheck.discovery import Discovered
+from hipcheck.discovery import Discovered, InstalledPlugin
 from hipcheck.envs import cache_dir
 from hipcheck.errors import ArtifactError, PluginError, UsageError
 from hipcheck.policy import Policy
@@ -101,14 +101,20 @@ def _writable(path: Path) -> bool:
 
 
 async def plugin_checks(
-    policy: Policy, found: Discovered, launcher: Launcher, *, timeout: float
+    policy: Policy,
+    found: Discovered,
+    launcher: Launcher,
+    *,
+    usable: Mapping[str, InstalledPlugin],
+    excluded: Mapping[str, str],
+    timeout: float,
 ) -> list[Check]:
     """Provision, start and configure every plugin the policy needs, then stop them."""
     checks = [Check("discovery", False, str(p)) for p in found.problems]
     roots = {a.plugin: policy.plugins[a.plugin].version for a in policy.analyses()}
-    order, problems = required_plugins(roots, found.plugins)
+    order, problems = required_plugins(roots, usable, excluded)
     checks += [Check(name, False, why) for name, why in sorted(problems.items())]
-    session = Session(found.plugins, launcher, query_timeout=timeout)
+    session = Session(usable, launcher, query_timeout=timeout)
     try:
         await session.start(
             order,
@@ -158,15 +164,21 @@ class Explanation:
         }
 
 
-async def explain(policy: Policy, found: Discovered, launcher: Launcher, name: str) -> Explanation:
+async def explain(
+    policy: Policy,
+    usable: Mapping[str, InstalledPlugin],
+    excluded: Mapping[str, str],
+    launcher: Launcher,
+    name: str,
+) -> Explanation:
     """Start the analysis's plugin, configure it as the policy does, and ask what it measures."""
     analysis = next((a for a in policy.analyses() if a.plugin == name), None)
     if analysis is None:
         known = ", ".join(a.plugin for a in policy.analyses())
         raise UsageError(f"the policy ({policy.source}) has no analysis {name}; it has: {known}")
-    if name not in found.plugins:
-        raise PluginError(f"plugin {name} is not installed")
-    session = Session(found.plugins, launcher)
+    if name not in usable:
+        raise PluginError(excluded.get(name, f"plugin {name} is not installed"))
+    session = Session(usable, launcher)
     try:
         await session.start(
             [name], {name: policy.config_for(name)}, secrets={name: policy.secrets(name)}
@@ -179,7 +191,7 @@ async def explain(policy: Policy, found: Discovered, launcher: Launcher, name: s
     expr = analysis.policy or configured.get("default_policy_expr") or ""
     return Explanation(
         name=name,
-        version=found.plugins[name].version,
+        version=usable[name].version,
         explanation=configured.get("explanation") or "(the plugin gives no explanation)",
         policy_expr=expr,
         policy_expr_source="policy" if analysis.policy else "plugin default",

@@ -24,6 +24,8 @@ from hipcheck_bridge import protocol
 log = logging.getLogger(__name__)
 
 HANDSHAKE_TIMEOUT = 60.0
+#: The plugin interface versions (a manifest's ``plugin-interface-version``) this host runs.
+PLUGIN_INTERFACE_VERSIONS = ("1",)
 DEFAULT_QUERY_TIMEOUT = 600.0
 
 
@@ -66,41 +68,61 @@ class QueryResult:
 
 
 def required_plugins(
-    roots: Mapping[str, str], installed: Mapping[str, InstalledPlugin]
+    roots: Mapping[str, str],
+    installed: Mapping[str, InstalledPlugin],
+    excluded: Mapping[str, str] | None = None,
 ) -> tuple[list[str], dict[str, str]]:
     """The plugins ``roots`` (identity -> version requirement) need, dependencies first.
 
     Returns (order, problems): ``order`` lists every usable plugin reachable from the roots with
     each plugin's dependencies before it; ``problems`` maps a plugin to the reason it (or a
-    plugin it depends on) cannot run: not installed, the wrong version, or a dependency cycle.
+    plugin it depends on) cannot run: not installed, excluded (``excluded`` says why), the
+    wrong version or plugin interface version, or a dependency cycle.
     """
+    excluded = excluded or {}
     order: list[str] = []
     problems: dict[str, str] = {}
+    own: set[str] = set()  # plugins that cannot run themselves, not for want of a dependency
     state: dict[str, str] = {}
 
     def visit(name: str, requirement: str, path: tuple[str, ...]) -> str | None:
-        needer = f" (needed by {path[-1]})" if path else " (policy)"
+        """Why ``name`` cannot serve whoever is at the end of ``path``, or None if it can."""
+        needer = f" (needed by {path[-1]})" if path else ""
         plugin = installed.get(name)
         if plugin is not None and not matches(requirement, plugin.version):
-            return f"plugin {name} {plugin.version} does not satisfy {requirement}{needer}"
-        if state.get(name) == "done":
-            return problems.get(name)
+            return (
+                f"plugin {name} {plugin.version} does not satisfy {requirement}"
+                f"{needer or ' (policy)'}"
+            )
         if state.get(name) == "active":
             cycle = " -> ".join((*path[path.index(name) :], name))
             return f"plugin dependency cycle: {cycle}"
-        if plugin is None:
-            problems[name] = f"plugin {name} is not installed{needer}"
+        if name not in state:
+            state[name] = "active"
+            _resolve(name, plugin, path)
             state[name] = "done"
-            return problems[name]
-        state[name] = "active"
+        problem = problems.get(name)
+        return problem + needer if problem is not None and name in own else problem
+
+    def _resolve(name: str, plugin: InstalledPlugin | None, path: tuple[str, ...]) -> None:
+        if plugin is None:
+            problems[name] = excluded.get(name, f"plugin {name} is not installed")
+            own.add(name)
+            return
+        interface = plugin.manifest.plugin_interface_version
+        if interface not in PLUGIN_INTERFACE_VERSIONS:
+            problems[name] = (
+                f"plugin {name} {plugin.version} is written for plugin interface version "
+                f"{interface}; this hipcheck speaks {', '.join(PLUGIN_INTERFACE_VERSIONS)}"
+            )
+            own.add(name)
+            return
         for dep in plugin.manifest.dependencies:
             problem = visit(dep.identity, dep.version, (*path, name))
-            if problem is not None and name not in problems:
-                problems[name] = problem
-        state[name] = "done"
+            if problem is not None:
+                problems.setdefault(name, problem)
         if name not in problems:
             order.append(name)
-        return problems.get(name)
 
     for root, requirement in roots.items():
         problem = visit(root, requirement, ())

@@ -420,3 +420,33 @@ def test_the_policy_in_the_working_directory_is_found(
     data = json.loads(out.stdout)
     assert data["policy"] == str(tmp_path / "hipcheck.toml")
     assert data["analyses"] == [{"name": "hipcheck/identity", "weight": 1.0, "policy_weight": 2}]
+
+
+def test_p_no_blocks_a_plugin_and_errors_what_needs_it(
+    hipcheck: Callable[..., subprocess.CompletedProcess[str]], repo_factory: RepoFactory
+) -> None:
+    repo = repo_factory("blocked", [Commit(_ago(days=1), committer=BOB)])
+    out = hipcheck("-p", "no:hipcheck/git", "check", str(repo), "--format", "json")
+    errors = {e["name"]: e["error"]["msg"] for e in _json(out)["errored"]}
+    assert out.returncode == 1
+    assert errors == {
+        "hipcheck/activity": "plugin hipcheck/git is blocked (-p no:hipcheck/git) "
+        "(needed by hipcheck/activity)",
+        "hipcheck/identity": "plugin hipcheck/git is blocked (-p no:hipcheck/git) "
+        "(needed by hipcheck/identity)",
+    }
+
+
+def test_without_autoload_dependencies_must_be_named_or_enabled(
+    hipcheck: Callable[..., subprocess.CompletedProcess[str]],
+    repo_factory: RepoFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    repo = repo_factory("noauto", [Commit(_ago(days=1), committer=BOB)])
+    monkeypatch.setenv("HIPCHECK_DISABLE_PLUGIN_AUTOLOAD", "1")
+    refused = _json(hipcheck("check", str(repo), "--format", "json"))
+    assert len(refused["errored"]) == 2
+    assert "plugin autoload is off" in refused["errored"][0]["error"]["msg"]
+    enabled = hipcheck("-p", "hipcheck/git", "check", str(repo), "--format", "json")
+    assert enabled.returncode == 0, enabled.stderr
+    assert _json(enabled)["errored"] == []

@@ -5,10 +5,11 @@ from __future__ import annotations
 import sys
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from hipcheck.discovery import ENTRY_POINT_GROUP, discover
+from hipcheck.discovery import ENTRY_POINT_GROUP, discover, select
 
 GOOD_MANIFEST = """
 publisher = "acme"
@@ -124,3 +125,34 @@ def test_an_editable_install_is_reported_as_such(tmp_path: Path) -> None:
     (problem,) = discover(entry_points(tmp_path)).problems
     assert "installed in editable mode" in str(problem)
     assert "pip install DIR" in str(problem)
+
+
+def _two_plugins(tmp_path: Path) -> Any:
+    install_fake_dist(tmp_path, "acme-widgets", "acme_widgets", GOOD_MANIFEST)
+    install_fake_dist(
+        tmp_path,
+        "acme-gadgets",
+        "acme_gadgets",
+        GOOD_MANIFEST.replace("widgets", "gadgets"),
+    )
+    return discover(entry_points(tmp_path))
+
+
+def test_select_uses_every_installed_plugin_by_default(tmp_path: Path) -> None:
+    usable, excluded = select(_two_plugins(tmp_path), named=[])
+    assert sorted(usable) == ["acme/gadgets", "acme/widgets"]
+    assert excluded == {}
+
+
+def test_select_blocks_a_plugin_by_identity_or_distribution(tmp_path: Path) -> None:
+    found = _two_plugins(tmp_path)
+    usable, excluded = select(found, named=["acme/widgets"], block=["acme-gadgets"])
+    assert list(usable) == ["acme/widgets"]
+    assert excluded == {"acme/gadgets": "plugin acme/gadgets is blocked (-p no:acme-gadgets)"}
+
+
+def test_without_autoload_only_named_and_enabled_plugins_are_used(tmp_path: Path) -> None:
+    found = _two_plugins(tmp_path)
+    usable, excluded = select(found, named=[], enable=["acme/gadgets"], autoload=False)
+    assert list(usable) == ["acme/gadgets"]
+    assert "plugin autoload is off (HIPCHECK_DISABLE_PLUGIN_AUTOLOAD)" in excluded["acme/widgets"]

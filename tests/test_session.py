@@ -170,7 +170,7 @@ def test_required_plugins_reports_a_missing_dependency_for_its_dependant() -> No
     order, problems = required_plugins({"test/sum": "*"}, {"test/sum": SUM})
     assert order == []
     assert problems == {
-        "test/numbers": "plugin test/numbers is not installed (needed by test/sum)",
+        "test/numbers": "plugin test/numbers is not installed",
         "test/sum": "plugin test/numbers is not installed (needed by test/sum)",
     }
 
@@ -235,3 +235,18 @@ def test_secrets_reach_the_plugin_but_not_its_returned_config_or_hash() -> None:
     assert first["config"] == {"retries": 3, "auth": {"token": {"env": "T_TOKEN"}}}
     assert "s3cret" not in json.dumps(first)
     assert first["config_hash"] == second["config_hash"]
+
+
+def test_required_plugins_refuses_an_unknown_plugin_interface_version() -> None:
+    future = installed_plugin(publisher="t", name="future", plugin_interface_version="2")
+    _, problems = required_plugins({"t/future": "*"}, {"t/future": future})
+    assert problems["t/future"] == (
+        "plugin t/future 0.1.0 is written for plugin interface version 2; this hipcheck speaks 1"
+    )
+
+
+def test_required_plugins_says_why_an_excluded_dependency_is_missing() -> None:
+    _, problems = required_plugins(
+        {"test/sum": "*"}, {"test/sum": SUM}, {"test/numbers": "plugin test/numbers is blocked"}
+    )
+    assert problems["test/sum"] == "plugin test/numbers is blocked (needed by test/sum)"
