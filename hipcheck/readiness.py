@@ -176,12 +176,16 @@ async def explain(
     if analysis is None:
         known = ", ".join(a.plugin for a in policy.analyses())
         raise UsageError(f"the policy ({policy.source}) has no analysis {name}; it has: {known}")
-    if name not in usable:
-        raise PluginError(excluded.get(name, f"plugin {name} is not installed"))
+    order, problems = required_plugins({name: policy.plugins[name].version}, usable, excluded)
+    if name in problems:
+        raise PluginError(problems[name])
     session = Session(usable, launcher)
     try:
+        # Its dependencies too: the data source check wants the plugins it will query.
         await session.start(
-            [name], {name: policy.config_for(name)}, secrets={name: policy.secrets(name)}
+            order,
+            {n: policy.config_for(n) for n in order},
+            secrets={n: policy.secrets(n) for n in order},
         )
     finally:
         await session.aclose()

@@ -177,6 +177,38 @@ class Session:
                 if t is not None
             )
         )
+        self._check_data_sources()
+
+    def _check_data_sources(self) -> None:
+        """Each started plugin's declared data queries must be offered by a plugin in the run."""
+        changed = True
+        while changed:  # a plugin dropped here may be another's data source: go again
+            changed = False
+            for name, client in list(self.clients.items()):
+                for wanted in client.configured.get("data_requirements") or []:
+                    problem = self._unavailable(str(wanted))
+                    if problem is not None:
+                        self.broken[name] = f"plugin {name} needs {wanted}: {problem}"
+                        del self.clients[name]
+                        changed = True
+                        break
+
+    def _unavailable(self, wanted: str) -> str | None:
+        parts = wanted.split("/")
+        if len(parts) not in (2, 3) or not all(parts):
+            return "not a 'publisher/name' or 'publisher/name/query'"
+        provider = self.clients.get("/".join(parts[:2]))
+        if provider is None:
+            why = self.broken.get("/".join(parts[:2]))
+            return (
+                f"that plugin failed: {why}"
+                if why
+                else ("no plugin in this run provides it (is it in the manifest's dependencies?)")
+            )
+        query = parts[2] if len(parts) == 3 else provider.default_query
+        if query is None or query not in provider.query_names:
+            return f"{'/'.join(parts[:2])} has no such query"
+        return None
 
     async def _provision(self, name: str) -> Transport | None:
         try:

@@ -202,6 +202,9 @@ class Server:
             "config_hash": hashlib.sha256(canonical.encode()).hexdigest(),
             "default_policy_expr": self._pm.hook.hipcheck_default_policy_expr(config=self._config),
             "explanation": self._pm.hook.hipcheck_explain_default_query(),
+            "data_requirements": list(
+                self._pm.hook.hipcheck_data_requirements(config=self._config) or []
+            ),
         }
 
     def _query(self, params: dict[str, Any]) -> dict[str, Any]:

@@ -58,3 +58,14 @@ def hipcheck_explain_default_query() -> str | None:
     For example "span of time that has elapsed since last activity in repo"; reports use
     it to explain results in English.
     """
+
+
+@hookspec(firstresult=True)
+def hipcheck_data_requirements(config: Mapping[str, Any]) -> Sequence[str] | None:
+    """Return the queries this plugin will make of other plugins, under this configuration.
+
+    Called after ``hipcheck_configure``. Each entry is ``publisher/name/query`` (or
+    ``publisher/name`` for a default query). Before any analysis runs, hipcheck checks that
+    each is offered by a plugin in the run (RFD 0003's data source check), so a missing data
+    source is reported up front instead of failing mid-run.
+    """

@@ -250,3 +250,50 @@ def test_required_plugins_says_why_an_excluded_dependency_is_missing() -> None:
         {"test/sum": "*"}, {"test/sum": SUM}, {"test/numbers": "plugin test/numbers is blocked"}
     )
     assert problems["test/sum"] == "plugin test/numbers is blocked (needed by test/sum)"
+
+
+class Needy:
+    """An analysis that declares the data it will need, per its configuration."""
+
+    @hookimpl
+    def hipcheck_queries(self) -> list[Any]:
+        return [query(lambda engine, key: 0, name="n", default=True)]
+
+    @hookimpl
+    def hipcheck_configure(self, config: dict[str, Any]) -> dict[str, Any]:
+        return {"source": "test/numbers/square", **config}
+
+    @hookimpl
+    def hipcheck_data_requirements(self, config: dict[str, Any]) -> list[str]:
+        return [config["source"]]
+
+
+def _needy_session(config: dict[str, Any], *, with_numbers: bool) -> Session:
+    needy = installed_plugin(publisher="test", name="needy")
+    objects: dict[str, object] = {"test/needy": Needy(), "test/numbers": Numbers()}
+    session = Session({"test/needy": needy, "test/numbers": NUMBERS}, InProcessLauncher(objects))
+
+    async def go() -> None:
+        names = ["test/numbers", "test/needy"] if with_numbers else ["test/needy"]
+        await session.start(names, {"test/needy": config})
+        await session.aclose()
+
+    asyncio.run(go())
+    return session
+
+
+def test_declared_data_requirements_that_are_offered_pass_the_data_source_check() -> None:
+    session = _needy_session({}, with_numbers=True)
+    assert "test/needy" in session.clients
+    assert session.clients["test/needy"].configured["data_requirements"] == ["test/numbers/square"]
+
+
+def test_a_data_requirement_no_plugin_offers_is_reported_before_analyses_run() -> None:
+    session = _needy_session({"source": "test/numbers/cube"}, with_numbers=True)
+    assert session.broken["test/needy"] == (
+        "plugin test/needy needs test/numbers/cube: test/numbers has no such query"
+    )
+    absent = _needy_session({}, with_numbers=False)
+    assert absent.broken["test/needy"].startswith(
+        "plugin test/needy needs test/numbers/square: no plugin in this run provides it"
+    )

@@ -208,3 +208,9 @@ def test_the_bridge_reports_bad_configuration_and_upstream_failures(
     }
     assert errored["code"] == protocol.UPSTREAM_FAILED
     assert "fatal: bad revision 'x'" in errored["message"]
+
+
+def test_it_declares_the_git_query_it_makes() -> None:
+    from hipcheck_plugin_activity import hipcheck_data_requirements
+
+    assert hipcheck_data_requirements(hipcheck_configure({})) == ["hipcheck/git/last_commit_date"]

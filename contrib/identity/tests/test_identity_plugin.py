@@ -196,3 +196,9 @@ def test_the_bridge_reports_bad_configuration_and_upstream_failures(
     )
     assert errored["code"] == protocol.UPSTREAM_FAILED
     assert "fatal: not a git repository" in errored["message"]
+
+
+def test_it_declares_the_git_query_it_makes() -> None:
+    from hipcheck_plugin_identity import hipcheck_data_requirements
+
+    assert hipcheck_data_requirements(hipcheck_configure({})) == ["hipcheck/git/commits"]

@@ -14,6 +14,7 @@ __all__ = [
     "activity",
     "format_span",
     "hipcheck_configure",
+    "hipcheck_data_requirements",
     "hipcheck_default_policy_expr",
     "hipcheck_explain_default_query",
     "hipcheck_queries",
@@ -90,6 +91,12 @@ def hipcheck_default_policy_expr(config: Mapping[str, Any]) -> str:
 def hipcheck_explain_default_query() -> str:
     """What the default query's value is."""
     return "time elapsed since the most recent commit"
+
+
+@hipcheck_bridge.hookimpl
+def hipcheck_data_requirements(config: Mapping[str, Any]) -> list[str]:
+    """The one query this plugin makes of the git plugin, whatever its configuration."""
+    return ["hipcheck/git/last_commit_date"]
 
 
 def _now() -> datetime:

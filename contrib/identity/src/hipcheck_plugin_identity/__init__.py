@@ -11,6 +11,7 @@ from hipcheck_bridge import ConfigError, Engine, Query, QueryError
 
 __all__ = [
     "hipcheck_configure",
+    "hipcheck_data_requirements",
     "hipcheck_default_policy_expr",
     "hipcheck_explain_default_query",
     "hipcheck_queries",
@@ -82,3 +83,9 @@ def hipcheck_default_policy_expr(config: Mapping[str, Any]) -> str:
 def hipcheck_explain_default_query() -> str:
     """What the default query's value is."""
     return "commits whose author also committed them"
+
+
+@hipcheck_bridge.hookimpl
+def hipcheck_data_requirements(config: Mapping[str, Any]) -> list[str]:
+    """The one query this plugin makes of the git plugin, whatever its configuration."""
+    return ["hipcheck/git/commits"]
