@@ -436,6 +436,56 @@ def _pins(pol: policy.Policy) -> dict[str, tuple[str, ...]]:
     return {name: entry.hashes for name, entry in pol.plugins.items() if entry.hashes}
 
 
+@plugin.command("info")
+@click.argument("name")
+@_format_option("human", "json")
+@_debug_option
+def plugin_info(name: str, fmt: str) -> None:
+    """Show one plugin: identity, version, kind, interface, dependencies, queries, env, status.
+
+    The plugin (with its dependencies) is provisioned and started to list its queries.
+    """
+    from hipcheck.readiness import describe_plugin
+
+    found = _discover()
+    matches = [p for p in found.plugins.values() if name in (p.identity, p.dist_name)]
+    if not matches:
+        known = ", ".join(sorted(found.plugins)) or "none"
+        raise UsageError(f"no installed plugin {name}; installed: {known}")
+    ctx = click.get_current_context()
+    options: tuple[str, ...] = ctx.find_root().meta.get("hipcheck.plugins", ())
+    usable, excluded = discovery.select(
+        found, named=[], block=[o[3:] for o in options if o.startswith("no:")]
+    )
+    launcher = EnvLauncher(log_level="DEBUG" if _debugging() else "WARNING")
+    try:
+        info = asyncio.run(describe_plugin(matches[0], usable, excluded, launcher))
+    finally:
+        launcher.cleanup()
+    if fmt == "json":
+        click.echo(json.dumps(info, indent=2))
+    else:
+        console = _console()
+        console.print(
+            f"[bold]{info['name']}[/] {info['version']} ({info['kind']})", highlight=False
+        )
+        for key in ("distribution", "interface", "plugin_interface_version", "entrypoint"):
+            console.print(f"  {key.replace('_', ' ')}: {info[key]}", highlight=False)
+        for dep in info["dependencies"]:
+            console.print(f"  needs: {dep['name']} {dep['version']}", highlight=False)
+        for q in info["queries"]:
+            default = " (default)" if q["default"] else ""
+            console.print(f"  query: {q['name']}{default} {q['description']}", highlight=False)
+        if "env" in info:
+            console.print(f"  env: {info['env']}", highlight=False)
+            console.print(
+                f"  artifact: {info['artifact']} sha256:{info['sha256']}", highlight=False
+            )
+        console.print(f"  status: {info['status']}", highlight=False)
+    if info["status"] != "ok":
+        sys.exit(EXIT_FAILURE)
+
+
 def _discover() -> discovery.Discovered:
     found = discovery.discover()
     for problem in found.problems:

@@ -11,10 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from packaging.utils import canonicalize_name
+
 from hipcheck.__about__ import __version__
 from hipcheck.discovery import Discovered, InstalledPlugin
 from hipcheck.envs import cache_dir
-from hipcheck.errors import ArtifactError, PluginError, UsageError
+from hipcheck.errors import ArtifactError, HipcheckError, PluginError, UsageError
+from hipcheck.launcher import EnvLauncher
 from hipcheck.policy import Policy
 from hipcheck.scoring import shares
 from hipcheck.session import Launcher, Session, required_plugins
@@ -203,3 +206,52 @@ async def explain(
         config_hash=configured.get("config_hash", ""),
         share=shares(policy.root).get(name, 0.0),
     )
+
+
+async def describe_plugin(
+    plugin: InstalledPlugin,
+    usable: Mapping[str, InstalledPlugin],
+    excluded: Mapping[str, str],
+    launcher: EnvLauncher,
+) -> dict[str, Any]:
+    """Everything about one installed plugin, its queries included (it is started to ask)."""
+    m = plugin.manifest
+    info: dict[str, Any] = {
+        "name": plugin.identity,
+        "version": plugin.version,
+        "kind": m.kind,
+        "interface": m.interface,
+        "plugin_interface_version": m.plugin_interface_version,
+        "distribution": plugin.dist_name,
+        "entrypoint": m.entrypoint,
+        "dependencies": [{"name": d.identity, "version": d.version} for d in m.dependencies],
+        "queries": [],
+        "status": "ok",
+    }
+    order, problems = required_plugins({plugin.identity: "*"}, usable, excluded)
+    session = Session(usable, launcher)
+    try:
+        if plugin.identity not in problems:
+            await session.start(order, {})
+    except HipcheckError as exc:
+        problems[plugin.identity] = str(exc)
+    finally:
+        await session.aclose()
+    env = launcher.envs.get(plugin.identity)
+    if env is not None:
+        own = next(
+            (a for a in env.artifacts if a.name == canonicalize_name(plugin.dist_name)), None
+        )
+        info.update(env=str(env.path), artifact=own.path.name if own else None)
+        info["sha256"] = own.sha256 if own else None
+    client = session.clients.get(plugin.identity)
+    if client is not None:
+        info["queries"] = [
+            {k: q.get(k) for k in ("name", "default", "description", "key_schema", "output_schema")}
+            for q in client.handshake.get("queries", [])
+        ]
+    else:
+        info["status"] = problems.get(plugin.identity) or session.broken.get(
+            plugin.identity, "did not start"
+        )
+    return info

@@ -450,3 +450,18 @@ def test_without_autoload_dependencies_must_be_named_or_enabled(
     enabled = hipcheck("-p", "hipcheck/git", "check", str(repo), "--format", "json")
     assert enabled.returncode == 0, enabled.stderr
     assert _json(enabled)["errored"] == []
+
+
+def test_plugin_info_describes_a_plugin_and_its_queries(
+    hipcheck: Callable[..., subprocess.CompletedProcess[str]],
+) -> None:
+    out = hipcheck("plugin", "info", "hipcheck/identity", "--format", "json")
+    info = json.loads(out.stdout)
+    assert out.returncode == 0, out.stderr
+    assert (info["kind"], info["interface"], info["status"]) == ("analysis", "python", "ok")
+    assert info["dependencies"] == [{"name": "hipcheck/git", "version": "^0.1"}]
+    assert [(q["name"], q["default"]) for q in info["queries"]] == [("identity", True)]
+    assert len(info["sha256"]) == 64
+    unknown = hipcheck("plugin", "info", "nobody/nothing")
+    assert unknown.returncode == 2
+    assert "no installed plugin nobody/nothing" in unknown.stderr
