@@ -5,8 +5,11 @@ from __future__ import annotations
 import re
 from typing import Literal
 
+import semver
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_snake
+
+from hipcheck.versions import RequirementError, parse_requirement
 
 _IDENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -42,6 +45,15 @@ class Dependency(_Model):
 
     _idents = field_validator("publisher", "namespace", "name")(_check_ident)
 
+    @field_validator("version")
+    @classmethod
+    def _requirement(cls, value: str) -> str:
+        try:
+            parse_requirement(value)
+        except RequirementError as exc:
+            raise ValueError(str(exc)) from exc  # pydantic reports ValueErrors with the field
+        return value
+
     @property
     def identity(self) -> str:
         return identity(self.publisher, self.name, self.namespace)
@@ -63,6 +75,15 @@ class Manifest(_Model):
     entrypoint_hashes: dict[str, str] = Field(default_factory=dict)
 
     _idents = field_validator("publisher", "namespace", "name")(_check_ident)
+
+    @field_validator("version")
+    @classmethod
+    def _semver(cls, value: str) -> str:
+        try:
+            semver.Version.parse(value, optional_minor_and_patch=True)
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not a SemVer version (MAJOR.MINOR.PATCH)") from exc
+        return value
 
     @property
     def identity(self) -> str:

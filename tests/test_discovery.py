@@ -156,3 +156,26 @@ def test_without_autoload_only_named_and_enabled_plugins_are_used(tmp_path: Path
     usable, excluded = select(found, named=[], enable=["acme/gadgets"], autoload=False)
     assert list(usable) == ["acme/gadgets"]
     assert "plugin autoload is off (HIPCHECK_DISABLE_PLUGIN_AUTOLOAD)" in excluded["acme/widgets"]
+
+
+@pytest.mark.parametrize(
+    ("manifest", "message"),
+    [
+        (
+            GOOD_MANIFEST.replace('version = "^0.1"', 'version = "latest"'),
+            "dependencies.0.version: Value error, version requirement 'latest'",
+        ),
+    ],
+)
+def test_a_bad_dependency_requirement_is_a_problem(
+    tmp_path: Path, manifest: str, message: str
+) -> None:
+    install_fake_dist(tmp_path, "acme-widgets", "acme_widgets", manifest)
+    (problem,) = discover(entry_points(tmp_path)).problems
+    assert message in str(problem)
+
+
+def test_a_version_that_is_not_semver_is_a_problem(tmp_path: Path) -> None:
+    install_fake_dist(tmp_path, "acme-widgets", "acme_widgets", GOOD_MANIFEST, version="1.0.post1")
+    (problem,) = discover(entry_points(tmp_path)).problems
+    assert "'1.0.post1' is not a SemVer version" in str(problem)
