@@ -10,7 +10,6 @@ from typing import Any, Literal
 
 from hipcheck import expr
 from hipcheck.__about__ import __version__
-from hipcheck.discovery import InstalledPlugin
 from hipcheck.errors import HipcheckError
 from hipcheck.policy import Analysis, Policy
 from hipcheck.report import (
@@ -23,7 +22,7 @@ from hipcheck.report import (
     Report,
 )
 from hipcheck.scoring import risk_score, score_tree, shares
-from hipcheck.session import Launcher, QueryResult, Session, required_plugins
+from hipcheck.session import Installed, Launcher, QueryResult, Session, required_plugins
 from hipcheck.target import Target
 
 
@@ -39,7 +38,7 @@ class _Outcome:
 async def run_check(
     policy: Policy,
     target: Target,
-    installed: Mapping[str, InstalledPlugin],
+    installed: Installed,
     launcher: Launcher,
     *,
     excluded: Mapping[str, str] | None = None,
@@ -52,9 +51,10 @@ async def run_check(
     """
     analyses = policy.analyses()
     roots = {a.plugin: policy.plugins[a.plugin].version for a in analyses}
-    order, unavailable = required_plugins(roots, installed, excluded)
+    resolution = required_plugins(roots, installed, excluded)
+    order, unavailable = resolution.order, resolution.problems
     kwargs = {} if query_timeout is None else {"query_timeout": query_timeout}
-    session = Session(installed, launcher, progress=progress, **kwargs)
+    session = Session(resolution.chosen, launcher, progress=progress, **kwargs)
     try:
         await session.start(
             order,

@@ -417,7 +417,7 @@ def plugin_list(fmt: str, do_provision: bool) -> None:
 
 def _select(
     pol: policy.Policy, found: discovery.Discovered
-) -> tuple[dict[str, discovery.InstalledPlugin], dict[str, str]]:
+) -> tuple[dict[str, list[discovery.InstalledPlugin]], dict[str, str]]:
     """The plugins this run may use, after -p options and the autoload setting."""
     ctx = click.get_current_context(silent=True)
     options: tuple[str, ...] = ctx.find_root().meta.get("hipcheck.plugins", ()) if ctx else ()

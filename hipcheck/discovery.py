@@ -11,6 +11,7 @@ from importlib import metadata
 from pathlib import PurePosixPath
 from typing import Any
 
+import semver
 from packaging.utils import canonicalize_name
 from pydantic import ValidationError
 
@@ -52,17 +53,25 @@ class InstalledPlugin:
 
 @dataclass(frozen=True)
 class Discovered:
-    """What discovery found: usable plugins by identity, and the problems with the rest."""
+    """What discovery found, and the problems with what it could not use.
 
-    plugins: dict[str, InstalledPlugin]
+    ``candidates`` holds every installed version of each plugin, highest first (two
+    distributions may provide one identity); ``plugins`` the highest of each.
+    """
+
+    candidates: dict[str, list[InstalledPlugin]]
     problems: tuple[DiscoveryError, ...]
+
+    @property
+    def plugins(self) -> dict[str, InstalledPlugin]:
+        return {name: versions[0] for name, versions in self.candidates.items()}
 
 
 def discover(entry_points: Iterable[metadata.EntryPoint] | None = None) -> Discovered:
     """Read every ``hipcheck.plugins`` entry point's distribution and manifest."""
     if entry_points is None:
         entry_points = metadata.entry_points(group=ENTRY_POINT_GROUP)
-    plugins: dict[str, InstalledPlugin] = {}
+    candidates: dict[str, list[InstalledPlugin]] = {}
     problems: list[DiscoveryError] = []
     for ep in entry_points:
         try:
@@ -70,17 +79,24 @@ def discover(entry_points: Iterable[metadata.EntryPoint] | None = None) -> Disco
         except DiscoveryError as exc:
             problems.append(exc)
             continue
-        if plugin.identity in plugins:
-            other = plugins[plugin.identity].dist_name
+        versions = candidates.setdefault(plugin.identity, [])
+        twin = next((p for p in versions if p.version == plugin.version), None)
+        if twin is not None:
             problems.append(
                 DiscoveryError(
-                    f"plugin {plugin.identity} is provided by both {other} and "
-                    f"{plugin.dist_name}; uninstall one"
+                    f"plugin {plugin.identity} {plugin.version} is provided by both "
+                    f"{twin.dist_name} and {plugin.dist_name}; uninstall one"
                 )
             )
             continue
-        plugins[plugin.identity] = plugin
-    return Discovered(plugins, tuple(problems))
+        versions.append(plugin)
+    for versions in candidates.values():
+        versions.sort(key=lambda p: _semver(p.version), reverse=True)
+    return Discovered(candidates, tuple(problems))
+
+
+def _semver(version: str) -> semver.Version:
+    return semver.Version.parse(version, optional_minor_and_patch=True)
 
 
 def _load(ep: metadata.EntryPoint) -> InstalledPlugin:
@@ -160,8 +176,8 @@ def select(
     enable: Iterable[str] = (),
     block: Iterable[str] = (),
     autoload: bool = True,
-) -> tuple[dict[str, InstalledPlugin], dict[str, str]]:
-    """Which installed plugins a run may use, and why each of the others may not.
+) -> tuple[dict[str, list[InstalledPlugin]], dict[str, str]]:
+    """Which installed plugins a run may use (every usable version), and why others may not.
 
     pytest's conventions: every installed plugin is usable unless blocked with ``-p no:NAME``;
     with autoload off (``HIPCHECK_DISABLE_PLUGIN_AUTOLOAD``), only those the policy ``named``
@@ -169,17 +185,20 @@ def select(
     """
     blocked = set(block)
     wanted = set(named) | set(enable)
-    usable: dict[str, InstalledPlugin] = {}
+    usable: dict[str, list[InstalledPlugin]] = {}
     excluded: dict[str, str] = {}
-    for identity, plugin in found.plugins.items():
-        names = {identity, plugin.dist_name, str(canonicalize_name(plugin.dist_name))}
-        if names & blocked:
-            excluded[identity] = f"plugin {identity} is blocked (-p no:{(names & blocked).pop()})"
-        elif autoload or names & wanted:
-            usable[identity] = plugin
-        else:
-            excluded[identity] = (
-                f"plugin {identity} is not loaded: plugin autoload is off ({AUTOLOAD_ENV}); "
-                f"name it in the policy's [plugins] or pass -p {identity}"
-            )
-    return usable, excluded
+    for identity, versions in found.candidates.items():
+        for plugin in versions:
+            names = {identity, plugin.dist_name, str(canonicalize_name(plugin.dist_name))}
+            if names & blocked:
+                excluded[identity] = (
+                    f"plugin {identity} is blocked (-p no:{(names & blocked).pop()})"
+                )
+            elif autoload or names & wanted:
+                usable.setdefault(identity, []).append(plugin)
+            else:
+                excluded[identity] = (
+                    f"plugin {identity} is not loaded: plugin autoload is off ({AUTOLOAD_ENV}); "
+                    f"name it in the policy's [plugins] or pass -p {identity}"
+                )
+    return usable, {k: v for k, v in excluded.items() if k not in usable}

@@ -20,7 +20,7 @@ from hipcheck.errors import ArtifactError, HipcheckError, PluginError, UsageErro
 from hipcheck.launcher import EnvLauncher
 from hipcheck.policy import Policy
 from hipcheck.scoring import shares
-from hipcheck.session import Launcher, Session, required_plugins
+from hipcheck.session import Installed, Launcher, Session, required_plugins
 
 # What a plugin process gets today, and what the design asks for that it does not get yet. Said
 # plainly so nobody mistakes a scrubbed environment for a sandbox.
@@ -108,16 +108,17 @@ async def plugin_checks(
     found: Discovered,
     launcher: Launcher,
     *,
-    usable: Mapping[str, InstalledPlugin],
+    usable: Installed,
     excluded: Mapping[str, str],
     timeout: float,
 ) -> list[Check]:
     """Provision, start and configure every plugin the policy needs, then stop them."""
     checks = [Check("discovery", False, str(p)) for p in found.problems]
     roots = {a.plugin: policy.plugins[a.plugin].version for a in policy.analyses()}
-    order, problems = required_plugins(roots, usable, excluded)
-    checks += [Check(name, False, why) for name, why in sorted(problems.items())]
-    session = Session(usable, launcher, query_timeout=timeout)
+    resolution = required_plugins(roots, usable, excluded)
+    order = resolution.order
+    checks += [Check(name, False, why) for name, why in sorted(resolution.problems.items())]
+    session = Session(resolution.chosen, launcher, query_timeout=timeout)
     try:
         await session.start(
             order,
@@ -169,7 +170,7 @@ class Explanation:
 
 async def explain(
     policy: Policy,
-    usable: Mapping[str, InstalledPlugin],
+    usable: Installed,
     excluded: Mapping[str, str],
     launcher: Launcher,
     name: str,
@@ -179,10 +180,11 @@ async def explain(
     if analysis is None:
         known = ", ".join(a.plugin for a in policy.analyses())
         raise UsageError(f"the policy ({policy.source}) has no analysis {name}; it has: {known}")
-    order, problems = required_plugins({name: policy.plugins[name].version}, usable, excluded)
-    if name in problems:
-        raise PluginError(problems[name])
-    session = Session(usable, launcher)
+    resolution = required_plugins({name: policy.plugins[name].version}, usable, excluded)
+    if name in resolution.problems:
+        raise PluginError(resolution.problems[name])
+    order = resolution.order
+    session = Session(resolution.chosen, launcher)
     try:
         # Its dependencies too: the data source check wants the plugins it will query.
         await session.start(
@@ -198,7 +200,7 @@ async def explain(
     expr = analysis.policy or configured.get("default_policy_expr") or ""
     return Explanation(
         name=name,
-        version=usable[name].version,
+        version=resolution.chosen[name].version,
         explanation=configured.get("explanation") or "(the plugin gives no explanation)",
         policy_expr=expr,
         policy_expr_source="policy" if analysis.policy else "plugin default",
@@ -210,7 +212,7 @@ async def explain(
 
 async def describe_plugin(
     plugin: InstalledPlugin,
-    usable: Mapping[str, InstalledPlugin],
+    usable: Installed,
     excluded: Mapping[str, str],
     launcher: EnvLauncher,
 ) -> dict[str, Any]:
@@ -228,11 +230,12 @@ async def describe_plugin(
         "queries": [],
         "status": "ok",
     }
-    order, problems = required_plugins({plugin.identity: "*"}, usable, excluded)
-    session = Session(usable, launcher)
+    resolution = required_plugins({plugin.identity: "*"}, usable, excluded)
+    problems = dict(resolution.problems)
+    session = Session(resolution.chosen, launcher)
     try:
         if plugin.identity not in problems:
-            await session.start(order, {})
+            await session.start(resolution.order, {})
     except HipcheckError as exc:
         problems[plugin.identity] = str(exc)
     finally:

@@ -67,39 +67,74 @@ class QueryResult:
     hints: list[dict[str, Any]]
 
 
+#: Installed plugins by identity: one each, or every installed version (highest first).
+Installed = Mapping[str, "InstalledPlugin | Sequence[InstalledPlugin]"]
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """Which plugins a run starts, in what order, at which versions, and why others cannot run.
+
+    ``order`` lists every usable plugin reachable from the roots, each plugin's dependencies
+    before it; ``chosen`` is the installed plugin picked for each; ``problems`` maps a plugin to
+    why it (or a plugin it depends on) cannot run.
+    """
+
+    order: list[str]
+    chosen: dict[str, InstalledPlugin]
+    problems: dict[str, str]
+
+
 def required_plugins(
     roots: Mapping[str, str],
-    installed: Mapping[str, InstalledPlugin],
+    installed: Installed,
     excluded: Mapping[str, str] | None = None,
-) -> tuple[list[str], dict[str, str]]:
-    """The plugins ``roots`` (identity -> version requirement) need, dependencies first.
+) -> Resolution:
+    """Resolve the plugins ``roots`` (identity -> version requirement) need, before any starts.
 
-    Returns (order, problems): ``order`` lists every usable plugin reachable from the roots with
-    each plugin's dependencies before it; ``problems`` maps a plugin to the reason it (or a
-    plugin it depends on) cannot run: not installed, excluded (``excluded`` says why), the
-    wrong version or plugin interface version, or a dependency cycle.
+    ``installed`` maps each identity to its installed plugin, or to several installed versions
+    (highest first): the highest that satisfies the first requirement met wins, and every later
+    requirement must accept it. Reported: a plugin not installed or excluded (``excluded`` says
+    why), no version satisfying a requirement, two requirements no one version satisfies (naming
+    who needs what), the wrong plugin interface version, a dependency cycle.
     """
     excluded = excluded or {}
     order: list[str] = []
+    chosen: dict[str, InstalledPlugin] = {}
+    required_by: dict[str, list[str]] = {}
     problems: dict[str, str] = {}
     own: set[str] = set()  # plugins that cannot run themselves, not for want of a dependency
     state: dict[str, str] = {}
 
+    def candidates(name: str) -> list[InstalledPlugin]:
+        found = installed.get(name)
+        return (
+            [] if found is None else [found] if isinstance(found, InstalledPlugin) else list(found)
+        )
+
     def visit(name: str, requirement: str, path: tuple[str, ...]) -> str | None:
         """Why ``name`` cannot serve whoever is at the end of ``path``, or None if it can."""
         needer = f" (needed by {path[-1]})" if path else ""
-        plugin = installed.get(name)
-        if plugin is not None and not matches(requirement, plugin.version):
+        who = f"{requirement} ({f'needed by {path[-1]}' if path else 'policy'})"
+        versions = candidates(name)
+        if versions and name not in chosen:
+            fitting = [p for p in versions if matches(requirement, p.version)]
+            if not fitting:
+                installed_versions = ", ".join(p.version for p in versions)
+                return f"plugin {name} {installed_versions} does not satisfy {who}"
+            chosen[name] = fitting[0]
+        if versions and not matches(requirement, chosen[name].version):
+            earlier = "; ".join(required_by.get(name, []))
             return (
-                f"plugin {name} {plugin.version} does not satisfy {requirement}"
-                f"{needer or ' (policy)'}"
+                f"plugin {name}: {who} conflicts with {earlier}, which chose {chosen[name].version}"
             )
+        required_by.setdefault(name, []).append(who)
         if state.get(name) == "active":
             cycle = " -> ".join((*path[path.index(name) :], name))
             return f"plugin dependency cycle: {cycle}"
         if name not in state:
             state[name] = "active"
-            _resolve(name, plugin, path)
+            _resolve(name, chosen.get(name), path)
             state[name] = "done"
         problem = problems.get(name)
         return problem + needer if problem is not None and name in own else problem
@@ -128,7 +163,7 @@ def required_plugins(
         problem = visit(root, requirement, ())
         if problem is not None:
             problems.setdefault(root, problem)
-    return order, problems
+    return Resolution(order, chosen, problems)
 
 
 class Session:

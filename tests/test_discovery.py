@@ -102,7 +102,7 @@ def test_a_bad_manifest_is_a_problem_saying_what_is_wrong(
     assert message in str(problem)
 
 
-def test_two_distributions_claiming_one_identity_are_both_reported(tmp_path: Path) -> None:
+def test_two_distributions_of_one_plugin_at_one_version_are_ambiguous(tmp_path: Path) -> None:
     install_fake_dist(tmp_path, "acme-widgets", "acme_widgets", GOOD_MANIFEST)
     install_fake_dist(
         tmp_path,
@@ -113,7 +113,24 @@ def test_two_distributions_claiming_one_identity_are_both_reported(tmp_path: Pat
     found = discover(entry_points(tmp_path))
     assert list(found.plugins) == ["acme/widgets"]
     (problem,) = found.problems
-    assert "plugin acme/widgets is provided by both" in str(problem)
+    assert "plugin acme/widgets 1.2.3 is provided by both" in str(problem)
+
+
+def test_every_installed_version_of_a_plugin_is_a_candidate_highest_first(
+    tmp_path: Path,
+) -> None:
+    install_fake_dist(tmp_path, "acme-widgets", "acme_widgets", GOOD_MANIFEST, version="1.2.3")
+    install_fake_dist(
+        tmp_path,
+        "acme-widgets-next",
+        "acme_next",
+        GOOD_MANIFEST.replace("acme_widgets", "acme_next"),
+        version="1.10.0",
+    )
+    found = discover(entry_points(tmp_path))
+    assert found.problems == ()
+    assert [p.version for p in found.candidates["acme/widgets"]] == ["1.10.0", "1.2.3"]
+    assert found.plugins["acme/widgets"].dist_name == "acme-widgets-next"
 
 
 def test_an_editable_install_is_reported_as_such(tmp_path: Path) -> None:

@@ -159,15 +159,15 @@ def test_asking_an_unknown_query_is_an_error_naming_it() -> None:
 
 
 def test_required_plugins_orders_dependencies_first() -> None:
-    order, problems = required_plugins(
-        {"test/sum": "*"}, {"test/numbers": NUMBERS, "test/sum": SUM}
-    )
+    resolution = required_plugins({"test/sum": "*"}, {"test/numbers": NUMBERS, "test/sum": SUM})
+    order, problems = resolution.order, resolution.problems
     assert order == ["test/numbers", "test/sum"]
     assert problems == {}
 
 
 def test_required_plugins_reports_a_missing_dependency_for_its_dependant() -> None:
-    order, problems = required_plugins({"test/sum": "*"}, {"test/sum": SUM})
+    resolution = required_plugins({"test/sum": "*"}, {"test/sum": SUM})
+    order, problems = resolution.order, resolution.problems
     assert order == []
     assert problems == {
         "test/numbers": "plugin test/numbers is not installed",
@@ -178,21 +178,23 @@ def test_required_plugins_reports_a_missing_dependency_for_its_dependant() -> No
 def test_required_plugins_reports_a_cycle() -> None:
     a = installed_plugin(publisher="t", name="a", dependencies=[{"publisher": "t", "name": "b"}])
     b = installed_plugin(publisher="t", name="b", dependencies=[{"publisher": "t", "name": "a"}])
-    _, problems = required_plugins({"t/a": "*"}, {"t/a": a, "t/b": b})
+    problems = required_plugins({"t/a": "*"}, {"t/a": a, "t/b": b}).problems
     assert problems["t/a"] == "plugin dependency cycle: t/a -> t/b -> t/a"
 
 
 def test_required_plugins_checks_version_requirements() -> None:
-    _, problems = required_plugins({"test/sum": "^0.2"}, {"test/numbers": NUMBERS, "test/sum": SUM})
+    problems = required_plugins(
+        {"test/sum": "^0.2"}, {"test/numbers": NUMBERS, "test/sum": SUM}
+    ).problems
     assert problems == {"test/sum": "plugin test/sum 0.1.0 does not satisfy ^0.2 (policy)"}
     picky = installed_plugin(
         publisher="test",
         name="picky",
         dependencies=[{"publisher": "test", "name": "numbers", "version": ">=1"}],
     )
-    _, problems = required_plugins(
+    problems = required_plugins(
         {"test/picky": "*"}, {"test/numbers": NUMBERS, "test/picky": picky}
-    )
+    ).problems
     assert problems["test/picky"] == (
         "plugin test/numbers 0.1.0 does not satisfy >=1 (needed by test/picky)"
     )
@@ -239,16 +241,16 @@ def test_secrets_reach_the_plugin_but_not_its_returned_config_or_hash() -> None:
 
 def test_required_plugins_refuses_an_unknown_plugin_interface_version() -> None:
     future = installed_plugin(publisher="t", name="future", plugin_interface_version="2")
-    _, problems = required_plugins({"t/future": "*"}, {"t/future": future})
+    problems = required_plugins({"t/future": "*"}, {"t/future": future}).problems
     assert problems["t/future"] == (
         "plugin t/future 0.1.0 is written for plugin interface version 2; this hipcheck speaks 1"
     )
 
 
 def test_required_plugins_says_why_an_excluded_dependency_is_missing() -> None:
-    _, problems = required_plugins(
+    problems = required_plugins(
         {"test/sum": "*"}, {"test/sum": SUM}, {"test/numbers": "plugin test/numbers is blocked"}
-    )
+    ).problems
     assert problems["test/sum"] == "plugin test/numbers is blocked (needed by test/sum)"
 
 
@@ -297,3 +299,42 @@ def test_a_data_requirement_no_plugin_offers_is_reported_before_analyses_run() -
     assert absent.broken["test/needy"].startswith(
         "plugin test/needy needs test/numbers/square: no plugin in this run provides it"
     )
+
+
+def _version(number: str) -> Any:
+    return installed_plugin(publisher="test", name="numbers", kind="data", version=number)
+
+
+def test_the_highest_installed_version_that_satisfies_the_requirement_wins() -> None:
+    picky = installed_plugin(
+        publisher="test",
+        name="picky",
+        dependencies=[{"publisher": "test", "name": "numbers", "version": "^0.2"}],
+    )
+    versions = [_version("0.3.0"), _version("0.2.5"), _version("0.2.1")]
+    resolution = required_plugins(
+        {"test/picky": "*"}, {"test/numbers": versions, "test/picky": picky}
+    )
+    assert resolution.problems == {}
+    assert resolution.chosen["test/numbers"].version == "0.2.5"
+
+
+def test_two_requirements_no_version_satisfies_name_who_needs_what() -> None:
+    old = installed_plugin(
+        publisher="test",
+        name="old",
+        dependencies=[{"publisher": "test", "name": "numbers", "version": "^0.2"}],
+    )
+    new = installed_plugin(
+        publisher="test",
+        name="new",
+        dependencies=[{"publisher": "test", "name": "numbers", "version": "^0.3"}],
+    )
+    resolution = required_plugins(
+        {"test/old": "*", "test/new": "*"},
+        {"test/numbers": [_version("0.3.0"), _version("0.2.5")], "test/old": old, "test/new": new},
+    )
+    assert resolution.problems == {
+        "test/new": "plugin test/numbers: ^0.3 (needed by test/new) conflicts with "
+        "^0.2 (needed by test/old), which chose 0.2.5"
+    }
