@@ -8,6 +8,8 @@ validates a 16k-commit history in ~50 ms where jsonschema takes over a second.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -15,8 +17,8 @@ from functools import lru_cache
 from typing import Any
 
 import fastjsonschema
-import jsonschema
 
+from hipcheck.envs import cache_dir
 from hipcheck.errors import DiscoveryError, PluginError
 
 Validate = Callable[[Any], Any]
@@ -43,25 +45,51 @@ def _checked(plugin: str, query: str, which: str, schema: Any) -> Validate | Non
         return None
     if not isinstance(schema, dict):
         raise PluginError(f"plugin {plugin}: query {query}'s {which} schema is not a JSON object")
-    try:
-        jsonschema.validators.validator_for(schema).check_schema(schema)
-    except jsonschema.SchemaError as exc:
+    text = json.dumps(schema, sort_keys=True)
+    problem = _meta_check(text)
+    if problem is not None:
         raise PluginError(
-            f"plugin {plugin}: query {query}'s {which} schema is not a valid JSON Schema: "
-            f"{exc.message}"
-        ) from exc
+            f"plugin {plugin}: query {query}'s {which} schema is not a valid JSON Schema: {problem}"
+        )
     try:
-        return _compile(json.dumps(schema, sort_keys=True))
+        return _compile(text)
     except fastjsonschema.JsonSchemaDefinitionException as exc:
         raise PluginError(
             f"plugin {plugin}: query {query}'s {which} schema cannot be used: {exc}"
         ) from exc
 
 
+def _meta_check(text: str) -> str | None:
+    """Why the schema is not valid against its meta-schema, or None; remembered across runs.
+
+    jsonschema takes ~100 ms to import, more than the rest of a warm run's checks together, and
+    a plugin's schemas only change when the plugin does: a schema that passed once is recorded
+    (by the hash of its text and the jsonschema version) and not checked again.
+    """
+    from importlib.metadata import version
+
+    digest = hashlib.sha256(f"{version('jsonschema')}\n{text}".encode()).hexdigest()
+    marker = cache_dir() / "checked-schemas" / digest
+    if marker.exists():
+        return None
+    import jsonschema
+
+    schema = json.loads(text)
+    try:
+        jsonschema.validators.validator_for(schema).check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        return str(exc.message)
+    with contextlib.suppress(OSError):  # an unwritable cache only costs the check next time
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+    return None
+
+
 @lru_cache(maxsize=256)
 def _compile(schema_json: str) -> Validate:
     # Keyed by the schema's text: every plugin env of a run declares the same few schemas.
-    validate: Validate = fastjsonschema.compile(json.loads(schema_json))
+    # use_default=False: fastjsonschema would otherwise write schema defaults into the data.
+    validate: Validate = fastjsonschema.compile(json.loads(schema_json), use_default=False)
     return validate
 
 
