@@ -10,7 +10,7 @@ import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar, cast
 
 import click
 
@@ -484,6 +484,35 @@ def plugin_info(name: str, fmt: str) -> None:
         console.print(f"  status: {info['status']}", highlight=False)
     if info["status"] != "ok":
         sys.exit(EXIT_FAILURE)
+
+
+@plugin.command("new")
+@click.argument("name")
+@click.option(
+    "--publisher", required=True, help="Who publishes the plugin: its identity is PUBLISHER/NAME."
+)
+@click.option(
+    "--kind",
+    type=click.Choice(["analysis", "data"]),
+    default="analysis",
+    show_default=True,
+    help="An analysis (judged by a policy) or a data source for other plugins.",
+)
+@click.option(
+    "--directory",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("."),
+    show_default=True,
+    help="Where to create hipcheck-plugin-NAME/.",
+)
+@_debug_option
+def plugin_new(name: str, publisher: str, kind: str, directory: Path) -> None:
+    """Create hipcheck-plugin-NAME/: a pip-installable plugin that passes its own tests."""
+    from hipcheck.scaffold import Kind, scaffold
+
+    created = scaffold(name, directory=directory, publisher=publisher, kind=cast(Kind, kind))
+    click.echo(f"created {created}")
+    click.echo(f"next: cd {created} && pip install '.[test]' && pytest")
 
 
 def _discover() -> discovery.Discovered:
