@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 HANDSHAKE_TIMEOUT = 60.0
 #: The plugin interface versions (a manifest's ``plugin-interface-version``) this host runs.
 PLUGIN_INTERFACE_VERSIONS = ("1",)
+#: The manifest ``interface`` values this host can launch (no exec or hipcheck-grpc adapter yet).
+INTERFACES = ("python",)
 DEFAULT_QUERY_TIMEOUT = 600.0
 
 
@@ -142,6 +144,13 @@ def required_plugins(
     def _resolve(name: str, plugin: InstalledPlugin | None, path: tuple[str, ...]) -> None:
         if plugin is None:
             problems[name] = excluded.get(name, f"plugin {name} is not installed")
+            own.add(name)
+            return
+        if plugin.manifest.interface not in INTERFACES:
+            problems[name] = (
+                f"plugin {name} {plugin.version} declares interface "
+                f"{plugin.manifest.interface!r}; this hipcheck runs {', '.join(INTERFACES)} plugins"
+            )
             own.add(name)
             return
         interface = plugin.manifest.plugin_interface_version

@@ -338,3 +338,11 @@ def test_two_requirements_no_version_satisfies_name_who_needs_what() -> None:
         "test/new": "plugin test/numbers: ^0.3 (needed by test/new) conflicts with "
         "^0.2 (needed by test/old), which chose 0.2.5"
     }
+
+
+def test_required_plugins_refuses_an_interface_it_cannot_launch() -> None:
+    grpc = installed_plugin(publisher="t", name="grpc", interface="hipcheck-grpc")
+    problems = required_plugins({"t/grpc": "*"}, {"t/grpc": grpc}).problems
+    assert problems["t/grpc"] == (
+        "plugin t/grpc 0.1.0 declares interface 'hipcheck-grpc'; this hipcheck runs python plugins"
+    )
