@@ -16,6 +16,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import stat
 import tempfile
 import zipfile
@@ -32,7 +33,15 @@ from packaging.version import InvalidVersion, Version
 from hipcheck import __version__
 from hipcheck.errors import ArtifactError
 
-__all__ = ["BRIDGE_NAME", "BRIDGE_REQUIRES", "bridge_wheel", "wheel_from_installed", "write_wheel"]
+__all__ = [
+    "BRIDGE_NAME",
+    "BRIDGE_REQUIRES",
+    "bridge_wheel",
+    "normalize_wheel",
+    "read_dist_info",
+    "wheel_from_installed",
+    "write_wheel",
+]
 
 BRIDGE_NAME = "hipcheck-bridge"
 # The bridge's only dependency; collect_artifacts adds it (and what it needs) to every plugin env.
@@ -45,9 +54,8 @@ _TIMESTAMP = (1980, 1, 1, 0, 0, 0)
 _CHUNK = 1 << 20
 # Written by the installer rather than shipped by the project (INSTALLER, REQUESTED,
 # direct_url.json), or regenerated (RECORD, whose signatures would no longer verify).
-_INSTALLER_FILES = frozenset(
-    {"RECORD", "RECORD.jws", "RECORD.p7s", "INSTALLER", "REQUESTED", "direct_url.json"}
-)
+_SIGNATURES = frozenset({"RECORD.jws", "RECORD.p7s"})
+_INSTALLER_FILES = _SIGNATURES | {"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"}
 
 
 @dataclass(frozen=True)
@@ -160,6 +168,71 @@ def bridge_wheel(dest_dir: Path) -> Path:
     return write_wheel(
         dest_dir, name=BRIDGE_NAME, version=__version__, files=files, requires=BRIDGE_REQUIRES
     )
+
+
+def normalize_wheel(wheel: Path, dest_dir: Path) -> Path:
+    """Rewrite `wheel` into `dest_dir` the way this module writes every wheel; return the copy.
+
+    Build backends stamp the build time into each zip entry, so two builds of the same sources
+    hash differently; the rewrite (fixed timestamps, permissions and order) makes the hash a
+    function of the files alone. Every entry is checked against the wheel's RECORD on the way:
+    an entry RECORD does not list, or lists with another hash, raises ArtifactError, and so does
+    a RECORD entry the archive lacks.
+    """
+    owner = wheel.name
+    try:
+        archive = zipfile.ZipFile(wheel)
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise ArtifactError(f"{owner}: not a readable wheel: {exc}") from exc
+    with archive, tempfile.TemporaryDirectory() as scratch:
+        infos = [info for info in archive.infolist() if not info.is_dir()]
+        rows = _archive_record(archive, [info.filename for info in infos], owner)
+        dist_info = _dist_info_dir(rows, owner)
+        expected = {row[0]: row[1] if len(row) > 1 else "" for row in rows}
+        members = []
+        for info in infos:
+            path = PurePosixPath(info.filename)
+            if path.parent == PurePosixPath(dist_info) and path.name in _SIGNATURES | {"RECORD"}:
+                continue
+            if path.is_absolute() or ".." in path.parts:
+                raise ArtifactError(f"{owner}: entry {path} points outside the install root")
+            if not expected.get(info.filename):
+                raise ArtifactError(f"{owner}: {path} is not listed with a hash in its RECORD")
+            target = Path(scratch, *path.parts)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with archive.open(info) as src, target.open("wb") as dst:
+                shutil.copyfileobj(src, dst, _CHUNK)
+            if (info.external_attr >> 16) & 0o111:
+                target.chmod(0o755)  # _add keeps only this bit
+            members.append(_Member(info.filename, target, expected[info.filename]))
+        listed = {m.arcname for m in members}
+        for arcname, record_hash in expected.items():
+            if record_hash and arcname not in listed:
+                raise ArtifactError(f"{owner}: RECORD lists {arcname}, which the wheel lacks")
+        return _write_zip(dest_dir / wheel.name, members, dist_info, owner)
+
+
+def read_dist_info(wheel: Path, name: str) -> str | None:
+    """The text of file `name` (for example ``entry_points.txt``) in `wheel`'s .dist-info."""
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            for arcname in archive.namelist():
+                path = PurePosixPath(arcname)
+                in_dist_info = len(path.parts) == 2 and path.parent.suffix == ".dist-info"
+                if in_dist_info and path.name == name:
+                    return archive.read(arcname).decode("utf-8")
+    except (OSError, zipfile.BadZipFile, UnicodeDecodeError) as exc:
+        raise ArtifactError(f"{wheel.name}: not a readable wheel: {exc}") from exc
+    return None
+
+
+def _archive_record(archive: zipfile.ZipFile, names: Sequence[str], owner: str) -> list[list[str]]:
+    for arcname in names:
+        path = PurePosixPath(arcname)
+        if path.name == "RECORD" and len(path.parts) == 2 and path.parent.suffix == ".dist-info":
+            text = archive.read(arcname).decode("utf-8")
+            return [row for row in csv.reader(io.StringIO(text)) if row]
+    raise ArtifactError(f"{owner}: no .dist-info/RECORD in the wheel")
 
 
 def _editable_url(dist: metadata.Distribution) -> str | None:

@@ -20,7 +20,9 @@ from hipcheck.report import (
     Outcome,
     Recommendation,
     Report,
+    SandboxReport,
 )
+from hipcheck.sandbox import in_force
 from hipcheck.scoring import risk_score, score_tree, shares
 from hipcheck.session import Installed, Launcher, QueryResult, Session, required_plugins
 from hipcheck.target import Target
@@ -66,7 +68,11 @@ async def run_check(
         )
     finally:
         await session.aclose()
-    return _report(policy, target, outcomes, session.config_hash(policy.sha256))
+    report = _report(policy, target, outcomes, session.config_hash(policy.sha256))
+    report.sandbox = {
+        name: SandboxReport.model_validate(p.to_json()) for name, p in in_force(session).items()
+    }
+    return report
 
 
 async def _analyse(

@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import sys
 import traceback
 from collections.abc import Callable
@@ -52,6 +53,12 @@ def _policy_option(fn: F) -> F:
         type=click.Path(path_type=Path, dir_okay=False),
         help="Policy file (TOML); else hipcheck.toml or pyproject.toml [tool.hipcheck] here or "
         "above, else the user config dir's hipcheck.toml, else the built-in default.",
+    )(fn)
+
+
+def _offline_option(fn: F) -> F:
+    return click.option(
+        "--offline", is_flag=True, help="Use only wheels already in the cache; fetch nothing."
     )(fn)
 
 
@@ -109,6 +116,7 @@ def cli(ctx: click.Context, color: str, plugin_options: tuple[str, ...]) -> None
 @click.option(
     "--query-timeout", type=click.FloatRange(min=0.1), help="Seconds a plugin query may take."
 )
+@_offline_option
 @_debug_option
 def check(
     target_path: str,
@@ -119,15 +127,14 @@ def check(
     ref: str,
     exit_zero: bool,
     query_timeout: float | None,
+    offline: bool,
 ) -> None:
     """Score TARGET (a local git repository) against the policy: PASS or INVESTIGATE."""
     progress = _progress()
     pol = policy.load(policy_file)
     tgt = target.resolve(target_path, ref=ref)
     usable, excluded = _select(pol, _discover())
-    launcher = EnvLauncher(
-        pins=_pins(pol), progress=progress, log_level="DEBUG" if _debugging() else "WARNING"
-    )
+    launcher = _launcher(pol, offline=offline, targets=(tgt.path,), progress=progress)
     try:
         report = asyncio.run(
             run_check(
@@ -224,8 +231,9 @@ def _leaves(pol: policy.Policy) -> list[tuple[policy.Analysis, float]]:
     "--timeout", type=click.FloatRange(min=0.1), default=60.0, show_default=True,
     help="Seconds each plugin may take to start and configure.",
 )  # fmt: skip
+@_offline_option
 @_debug_option
-def ready(policy_file: Path | None, fmt: str, timeout: float) -> None:
+def ready(policy_file: Path | None, fmt: str, timeout: float, offline: bool) -> None:
     """Check that a run could go: versions, paths, policy, and every plugin it needs.
 
     Provisions, starts and configures each plugin, then stops it. Exits 1 when anything is not
@@ -241,7 +249,7 @@ def ready(policy_file: Path | None, fmt: str, timeout: float) -> None:
         result.checks.append(Check("policy", False, str(exc)))
         pol = None
     if pol is not None:
-        launcher = EnvLauncher(pins=_pins(pol), log_level="DEBUG" if _debugging() else "WARNING")
+        launcher = _launcher(pol, offline=offline)
         try:
             found = discovery.discover()
             usable, excluded = _select(pol, found)
@@ -260,9 +268,11 @@ def ready(policy_file: Path | None, fmt: str, timeout: float) -> None:
             mark = "[green]ok[/]  " if c.ok else "[red]FAIL[/]"
             console.print(f"{mark} {c.name}: {c.detail}", highlight=False)
         console.print("sandbox in force: " + "; ".join(result.protections), highlight=False)
-        console.print(
-            "[yellow]not in force:[/] " + "; ".join(result.missing_protections), highlight=False
-        )
+        if result.missing_protections:
+            console.print(
+                "[yellow]not in force:[/] " + "; ".join(result.missing_protections),
+                highlight=False,
+            )
         console.print("[green]ready[/]" if result.ready else "[red]not ready[/]")
     if not result.ready:
         sys.exit(1)
@@ -272,13 +282,14 @@ def ready(policy_file: Path | None, fmt: str, timeout: float) -> None:
 @click.argument("analysis")
 @_policy_option
 @_format_option("human", "json")
+@_offline_option
 @_debug_option
-def explain(analysis: str, policy_file: Path | None, fmt: str) -> None:
+def explain(analysis: str, policy_file: Path | None, fmt: str, offline: bool) -> None:
     """Say what ANALYSIS (publisher/name) measures and how the policy judges it."""
     from hipcheck.readiness import explain as explain_analysis
 
     pol = policy.load(policy_file)
-    launcher = EnvLauncher(pins=_pins(pol), log_level="DEBUG" if _debugging() else "WARNING")
+    launcher = _launcher(pol, offline=offline)
     try:
         usable, excluded = _select(pol, _discover())
         result = asyncio.run(explain_analysis(pol, usable, excluded, launcher, analysis))
@@ -295,6 +306,22 @@ def explain(analysis: str, policy_file: Path | None, fmt: str) -> None:
     )
     console.print(f"  config:    {json.dumps(result.config, sort_keys=True)}", highlight=False)
     console.print(f"  share of the risk score: {result.share:.1%}", highlight=False)
+
+
+@cli.command("lock")
+@_policy_option
+@_offline_option
+@_debug_option
+def lock_cmd(policy_file: Path | None, offline: bool) -> None:
+    """Pin every artifact of every plugin env the policy needs in hipcheck.lock beside it.
+
+    With a lock present, runs install nothing it does not list, at exactly those hashes.
+    """
+    from hipcheck import plugin_admin
+
+    pol = policy.load(policy_file)
+    usable, excluded = _select(pol, _discover())
+    click.echo(f"wrote {plugin_admin.lock_policy(pol, usable, excluded, offline=offline)}")
 
 
 @cli.group("policy")
@@ -432,8 +459,27 @@ def _select(
     )
 
 
-def _pins(pol: policy.Policy) -> dict[str, tuple[str, ...]]:
-    return {name: entry.hashes for name, entry in pol.plugins.items() if entry.hashes}
+def _launcher(
+    pol: policy.Policy,
+    *,
+    offline: bool,
+    targets: tuple[Path, ...] = (),
+    progress: Callable[[str], None] | None = None,
+) -> EnvLauncher:
+    """The launcher for a run under ``pol``: its pins, sources and lock file, if any.
+
+    ``targets`` are the only repositories plugins may read (the sandbox confines the rest).
+    """
+    from hipcheck.lock import find_lock
+
+    return EnvLauncher(
+        policy=pol,
+        lock=find_lock(pol),
+        offline=offline,
+        targets=targets,
+        progress=progress or _quiet,
+        log_level="DEBUG" if _debugging() else "WARNING",
+    )
 
 
 @plugin.command("info")
@@ -457,7 +503,7 @@ def plugin_info(name: str, fmt: str) -> None:
     usable, excluded = discovery.select(
         found, named=[], block=[o[3:] for o in options if o.startswith("no:")]
     )
-    launcher = EnvLauncher(log_level="DEBUG" if _debugging() else "WARNING")
+    launcher = EnvLauncher(targets=(), log_level="DEBUG" if _debugging() else "WARNING")
     try:
         info = asyncio.run(describe_plugin(matches[0], usable, excluded, launcher))
     finally:
@@ -484,6 +530,87 @@ def plugin_info(name: str, fmt: str) -> None:
         console.print(f"  status: {info['status']}", highlight=False)
     if info["status"] != "ok":
         sys.exit(EXIT_FAILURE)
+
+
+def _check_hashes(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> Any:
+    for value in values:
+        if not re.fullmatch(r"sha256:[0-9a-f]{64}", value):
+            raise click.BadParameter(f"{value!r} is not sha256:<64 lowercase hex digits>")
+    return values
+
+
+@plugin.command("install")
+@click.argument("spec")
+@click.option(
+    "--hash",
+    "hashes",
+    multiple=True,
+    metavar="sha256:HEX",
+    callback=_check_hashes,
+    help="A hash the plugin's wheel must have (repeatable).",
+)
+@_offline_option
+@_debug_option
+def plugin_install(spec: str, hashes: tuple[str, ...], offline: bool) -> None:
+    """Install the plugin SPEC (requirement, wheel, directory or URL) and build its env."""
+    from hipcheck import plugin_admin
+
+    result = plugin_admin.install(spec, hashes=hashes, offline=offline)
+    for identity, env in result.envs.items():
+        click.echo(
+            f"installed {identity} ({result.distribution} {result.version}, "
+            f"sha256:{result.artifact.sha256}); env {env.path}"
+        )
+
+
+@plugin.command("remove")
+@click.argument("name")
+@_debug_option
+def plugin_remove(name: str) -> None:
+    """Uninstall plugin NAME (identity or distribution) and delete its envs."""
+    from hipcheck import plugin_admin
+
+    result = plugin_admin.remove(name)
+    click.echo(f"removed {result.distribution} {result.version}")
+    for path in result.envs:
+        click.echo(f"removed {path}")
+
+
+@plugin.command("prune")
+@_policy_option
+@_offline_option
+@_debug_option
+def plugin_prune(policy_file: Path | None, offline: bool) -> None:
+    """Delete the plugin envs the policy does not use (and leftovers of crashed builds)."""
+    from hipcheck import plugin_admin
+
+    pol = policy.load(policy_file)
+    usable, excluded = _select(pol, _discover())
+    keep = plugin_admin.keys_in_use(pol, usable, excluded, offline=offline)
+    for path in plugin_admin.prune(keep):
+        click.echo(f"removed {path}")
+
+
+@plugin.command("verify")
+@_format_option("human", "json")
+@click.option("--repair", is_flag=True, help="Delete drifted envs so the next run rebuilds them.")
+@_debug_option
+def plugin_verify(fmt: str, repair: bool) -> None:
+    """Re-hash every plugin env against what it was built from; exit 1 on any drift."""
+    from hipcheck import plugin_admin
+    from hipcheck.envs import list_envs
+
+    drifts = plugin_admin.verify(repair=repair)
+    if fmt == "json":
+        rows = [{"env": str(d.env), "path": str(d.path), "problem": d.problem} for d in drifts]
+        click.echo(json.dumps(rows, indent=2))
+    elif drifts:
+        for d in drifts:
+            click.echo(f"{d.env.name}: {d.path}: {d.problem}")
+    else:
+        click.echo(f"{len(list_envs())} envs verified, no drift")
+    if drifts:
+        sys.exit(EXIT_INVESTIGATE)
 
 
 @plugin.command("new")

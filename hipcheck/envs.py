@@ -5,14 +5,28 @@ an env is built once and then reused by every run that needs the same artifacts.
 temporary sibling directory (a venv without pip, filled by the host's pip in hash-checking mode
 from local wheels only), marked complete by `hipcheck-env.json`, written last, and renamed into
 place, so a reader never sees a half-built env under the final name.
+
+Integrity, in two depths. Every run checks the marker and the modification times of the env's
+directories, recorded in the marker at build time: adding, removing, renaming or replacing a
+file anywhere in the env (a dropped ``.pth`` file, a reinstall, most editors' saves) changes
+one, and the env is rebuilt. That costs one ``stat`` per directory, so the warm path stays well
+under a millisecond. :func:`verify_env` (``hipcheck plugin verify``) goes all the way: it
+re-hashes every file against the RECORD of the distribution that installed it, or against
+`hipcheck-env-files.json` for the files no RECORD vouches for (bytecode, the venv's own files,
+scripts rewritten for the final path), reports any file nobody accounts for, and re-hashes the
+wheels the env was built from.
 """
 
 from __future__ import annotations
 
+import base64
 import compileall
+import csv
 import dataclasses
 import hashlib
+import io
 import json
+import logging
 import os
 import platform
 import re
@@ -21,35 +35,45 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import util
 from pathlib import Path
+from typing import Any
 
 import platformdirs
-from filelock import FileLock
+from filelock import FileLock, Timeout
 from packaging.utils import canonicalize_name
 
 from hipcheck import __version__
 from hipcheck._wheel import BRIDGE_NAME
-from hipcheck.artifacts import Artifact
+from hipcheck.artifacts import Artifact, pip_output
 from hipcheck.errors import EnvError
 
 __all__ = [
+    "FILES",
     "MARKER",
+    "Drift",
     "EnvError",
     "PluginEnv",
     "cache_dir",
+    "delete_env",
     "ensure_env",
     "env_dir",
+    "env_key",
     "env_site_packages",
+    "list_envs",
+    "verify_env",
 ]
 
+log = logging.getLogger(__name__)
+
 MARKER = "hipcheck-env.json"
+#: The hashes of the env's files that no RECORD vouches for; written just before the marker.
+FILES = "hipcheck-env-files.json"
 # What the bridge speaks to the host; hipcheck's version until the protocol is versioned apart.
 _PROTOCOL = __version__
-_PIP_OUTPUT_LINES = 20
 # How `pip check` reports a missing or mismatched requirement, capturing the requirement's name.
 _REQUIREMENT_COMPLAINT = re.compile(r"^\S+ \S+ (?:requires|has requirement) ([A-Za-z0-9._-]+)")
 
@@ -69,6 +93,19 @@ class PluginEnv:
     key: str
     artifacts: tuple[Artifact, ...]
     created: bool  # built by the call that returned it
+    label: str = ""  # what it was built for, e.g. the plugin's identity
+
+
+@dataclass(frozen=True)
+class Drift:
+    """A difference between a plugin env and what it was built from."""
+
+    env: Path
+    path: Path  # the file (or env, wheel) that differs
+    problem: str  # what differs, e.g. "modified: expected sha256=..., actual sha256=..."
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.problem}"
 
 
 def env_site_packages(env: PluginEnv) -> Path:
@@ -87,23 +124,33 @@ def env_dir(label: str, artifacts: Sequence[Artifact], *, root: Path | None = No
     return _locate(label, artifacts, root)[0]
 
 
+def env_key(artifacts: Sequence[Artifact]) -> str:
+    """The key of the env holding `artifacts` for this interpreter (what `PluginEnv.key` is)."""
+    triples = [[a.name, a.version, a.sha256] for a in artifacts]
+    return _key(triples, _interpreter(), _PROTOCOL)
+
+
 def ensure_env(label: str, artifacts: Sequence[Artifact], *, root: Path | None = None) -> PluginEnv:
     """The env holding exactly `artifacts`, built under `root` (default: cache_dir()) if missing.
 
-    A complete env is reused without starting any process. Otherwise, under a file lock so that
-    concurrent runs build it once, any half-built copy is removed and the env is built afresh.
-    `label` (for example the plugin's name) only makes the directory name readable. Raises
-    EnvError if virtualenv or pip fails, quoting pip's last lines of output.
+    A complete, unmodified env is reused without starting any process. Otherwise, under a file
+    lock so that concurrent runs (threads or processes) build it once, any half-built or
+    modified copy is removed and the env is built afresh; a modified one is logged as a
+    warning. `label` (for example the plugin's name) only makes the directory name readable.
+    Raises EnvError if virtualenv or pip fails, quoting pip's last lines of output.
     """
     path, key = _locate(label, artifacts, root)
     ordered = tuple(sorted(artifacts, key=lambda a: (a.name, a.version, a.sha256)))
-    env = PluginEnv(path, _env_python(path), key, ordered, created=False)
-    if _is_complete(env):
+    env = PluginEnv(path, _env_python(path), key, ordered, created=False, label=label)
+    if _problem(env) is None:
         return env
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(f"{path}.lock"):
-        if _is_complete(env):  # another process built it while this one waited for the lock
+        problem = _problem(env)
+        if problem is None:  # another process built it while this one waited for the lock
             return env
+        if problem != _ABSENT:
+            log.warning("rebuilding the env of %s at %s: %s", label, path, problem)
         # Holding the lock, nothing else uses an incomplete copy or a leftover build directory.
         for leftover in [path, *path.parent.glob(f".{path.name}.tmp-*")]:
             shutil.rmtree(leftover, ignore_errors=True)
@@ -112,9 +159,97 @@ def ensure_env(label: str, artifacts: Sequence[Artifact], *, root: Path | None =
     return dataclasses.replace(env, created=True)
 
 
+def list_envs(*, root: Path | None = None) -> list[PluginEnv]:
+    """Every env directory under `root` (default: cache_dir()), by name.
+
+    An env whose marker is missing or unreadable (a build that crashed) is listed with key ""
+    and no artifacts; build directories in progress are not listed.
+    """
+    envs_dir = (root if root is not None else cache_dir()).resolve() / "envs"
+    if not envs_dir.is_dir():
+        return []
+    found = []
+    for path in sorted(envs_dir.iterdir()):
+        if path.name.startswith(".") or not path.is_dir():
+            continue
+        marker = _read_marker(path) or {}
+        artifacts = _marker_artifacts(marker) or ()
+        key, label = str(marker.get("key", "")), str(marker.get("label", ""))
+        found.append(PluginEnv(path, _env_python(path), key, artifacts, False, label))
+    return found
+
+
+def delete_env(path: Path, *, wait: bool = False) -> bool:
+    """Delete the env (or leftover build directory) at `path`; False if it is being built.
+
+    Under the env's lock, so a concurrent build is never cut short: without `wait`, a locked
+    env is left alone. The directory is first renamed out of its final name, so a reader never
+    sees a half-deleted env there. The lock file stays: deleting it could let two processes
+    hold "the" lock at once.
+    """
+    final = path.parent / path.name.removeprefix(".").split(".tmp-")[0]
+    try:
+        with FileLock(f"{final}.lock", timeout=-1 if wait else 0):
+            if not path.exists():
+                return True
+            doomed = path.parent / f".{final.name}.tmp-deleting"
+            shutil.rmtree(doomed, ignore_errors=True)
+            os.rename(path, doomed)
+            shutil.rmtree(doomed)
+    except Timeout:
+        return False
+    return True
+
+
+def verify_env(env: PluginEnv | Path) -> list[Drift]:
+    """Every way the env at `env` differs from what it was built from; empty if none.
+
+    Re-hashes each file of the env against the RECORD of the distribution that installed it,
+    or against `FILES` for the files no RECORD covers, and reports missing files and files
+    nobody accounts for (a dropped ``.pth`` file, say); re-hashes each wheel the marker lists
+    against its recorded sha256; and checks that the marker's key still matches its artifacts.
+    Reads every file of the env: use it for ``hipcheck plugin verify``, not on every run.
+    """
+    path = env.path if isinstance(env, PluginEnv) else env
+    marker = _read_marker(path)
+    if marker is None:
+        return [Drift(path, path / MARKER, "missing or unreadable: the env was never completed")]
+    artifacts = _marker_artifacts(marker)
+    if artifacts is None:
+        return [Drift(path, path / MARKER, "its list of artifacts is malformed")]
+    drifts = []
+    triples = [[a.name, a.version, a.sha256] for a in artifacts]
+    if marker.get("key") != _key(triples, marker.get("interpreter"), marker.get("protocol")):
+        drifts.append(Drift(path, path / MARKER, "its key does not match the artifacts it lists"))
+    for artifact in artifacts:
+        if not artifact.path.is_file():
+            drifts.append(Drift(path, artifact.path, "missing from the wheelhouse"))
+        elif (actual := _file_sha256(artifact.path)) != artifact.sha256:
+            problem = f"expected sha256:{artifact.sha256}, actual sha256:{actual}"
+            drifts.append(Drift(path, artifact.path, problem))
+    try:
+        recorded = json.loads((path / FILES).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        recorded = None
+    if not isinstance(recorded, dict):
+        drifts.append(Drift(path, path / FILES, "missing or unreadable"))
+        recorded = {}
+    expected = {**_record_hashes(path), **recorded}
+    present = dict(_files(path))
+    for relative, fingerprint in sorted(present.items()):
+        want = expected.get(relative)
+        if want is None:
+            drifts.append(Drift(path, path / relative, "not installed by any artifact"))
+        elif not _matches(path / relative, fingerprint, want):
+            drifts.append(Drift(path, path / relative, f"modified: expected {want}"))
+    for relative in sorted(expected.keys() - present.keys()):
+        drifts.append(Drift(path, path / relative, "missing"))
+    return drifts
+
+
 def _locate(label: str, artifacts: Sequence[Artifact], root: Path | None) -> tuple[Path, str]:
     """The env's directory, `<root>/envs/<label slug>-<key prefix>`, and its key."""
-    key = _env_key(artifacts)
+    key = env_key(artifacts)
     base = (root if root is not None else cache_dir()).resolve()
     slug = re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")[:40] or "plugin"
     return base / "envs" / f"{slug}-{key[:16]}", key
@@ -137,22 +272,60 @@ def _interpreter() -> dict[str, str]:
     }
 
 
-def _env_key(artifacts: Sequence[Artifact]) -> str:
+def _key(triples: object, interpreter: object, protocol: object) -> str:
     payload = {
-        "artifacts": sorted([a.name, a.version, a.sha256] for a in artifacts),
-        "interpreter": _interpreter(),
-        "protocol": _PROTOCOL,
+        "artifacts": sorted(triples) if isinstance(triples, list) else triples,
+        "interpreter": interpreter,
+        "protocol": protocol,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
-def _is_complete(env: PluginEnv) -> bool:
-    """Whether `env` was fully built for its key; file reads only, no process."""
+# What _problem says when there is simply no env yet: not worth a warning.
+_ABSENT = "not built"
+
+
+def _problem(env: PluginEnv) -> str | None:
+    """Why `env` cannot be used as it is, or None; file reads and stats only, no process.
+
+    This is the warm path of every run, so it only compares the marker's key and the
+    modification times of the env's directories with those recorded at build time.
+    """
+    marker = _read_marker(env.path)
+    if marker is None:
+        return _ABSENT if not env.path.exists() else "it was never completed"
+    if marker.get("key") != env.key or not env.python.exists():
+        return "its marker belongs to other artifacts"
+    directories = marker.get("directories")
+    if not isinstance(directories, dict):
+        return "it was built by a hipcheck that recorded no directory times"
+    base = str(env.path)
+    for relative, mtime in directories.items():
+        try:
+            if os.stat(os.path.join(base, relative)).st_mtime_ns != mtime:
+                return f"files in {relative or '.'} changed after it was built"
+        except OSError:
+            return f"{relative} is missing"
+    return None
+
+
+def _marker_artifacts(marker: dict[str, Any]) -> tuple[Artifact, ...] | None:
+    """The artifacts a marker lists, or None if the list is malformed."""
     try:
-        marker = json.loads((env.path / MARKER).read_text(encoding="utf-8"))
+        return tuple(
+            Artifact(a["name"], a["version"], Path(a["path"]), a["sha256"], a.get("source", ""))
+            for a in marker.get("artifacts", [])
+        )
+    except (KeyError, TypeError, AttributeError):
+        return None
+
+
+def _read_marker(path: Path) -> dict[str, Any] | None:
+    try:
+        marker = json.loads((path / MARKER).read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return False
-    return isinstance(marker, dict) and marker.get("key") == env.key and env.python.exists()
+        return None
+    return marker if isinstance(marker, dict) else None
 
 
 def _build(env: PluginEnv, label: str, *, app_data: Path) -> None:
@@ -186,16 +359,26 @@ def _build(env: PluginEnv, label: str, *, app_data: Path) -> None:
         _pip_check(label, python)
         _point_scripts_at(building, env.path)
         _compile(building, env.path)
+        (building / FILES).write_text(json.dumps(_unrecorded(building), indent=1), encoding="utf-8")
         marker = {
             "key": env.key,
             "label": label,
             "protocol": _PROTOCOL,
             "interpreter": _interpreter(),
             "artifacts": [
-                {"name": a.name, "version": a.version, "sha256": a.sha256, "path": str(a.path)}
+                {
+                    "name": a.name,
+                    "version": a.version,
+                    "sha256": a.sha256,
+                    "path": str(a.path),
+                    "source": a.source,
+                }
                 for a in env.artifacts
             ],
             "created_at": datetime.now(timezone.utc).isoformat(),
+            # Last: writing FILES (above) and the marker (below) changes only the top
+            # directory's time, which is not recorded; the rename does not change any of these.
+            "directories": _directory_times(building),
         }
         (building / MARKER).write_text(json.dumps(marker, indent=2), encoding="utf-8")
         os.rename(building, env.path)
@@ -269,8 +452,7 @@ def _pip_check(label: str, python: Path) -> None:
 
 
 def _pip_failure(label: str, step: str, result: subprocess.CompletedProcess[str]) -> str:
-    tail = (result.stdout + result.stderr).strip().splitlines()[-_PIP_OUTPUT_LINES:]
-    return f"could not build the env of plugin {label!r}: pip {step} failed:\n" + "\n".join(tail)
+    return f"could not build the env of plugin {label!r}: pip {step} failed:\n" + pip_output(result)
 
 
 def _point_scripts_at(building: Path, final: Path) -> None:
@@ -281,3 +463,91 @@ def _point_scripts_at(building: Path, final: Path) -> None:
             content = script.read_bytes()
             if content.startswith(b"#!") and old in content:
                 script.write_bytes(content.replace(old, new))
+
+
+def _walk(top: Path) -> Iterator[tuple[str, os.DirEntry[str]]]:
+    """Every entry below `top` (not `top` itself), as (POSIX path relative to `top`, entry),
+    parents before children; symlinks are entries, never followed."""
+    pending = [""]
+    while pending:
+        relative = pending.pop()
+        with os.scandir(top / relative if relative else top) as entries:
+            for entry in sorted(entries, key=lambda e: e.name):
+                path = f"{relative}/{entry.name}" if relative else entry.name
+                yield path, entry
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append(path)
+
+
+def _directory_times(top: Path) -> dict[str, int]:
+    return {
+        path: entry.stat(follow_symlinks=False).st_mtime_ns
+        for path, entry in _walk(top)
+        if entry.is_dir(follow_symlinks=False)
+    }
+
+
+def _files(top: Path) -> Iterator[tuple[str, str | None]]:
+    """Each file and symlink of env `top` but the marker and FILES: (relative path, the
+    symlink's fingerprint or None for a regular file)."""
+    for path, entry in _walk(top):
+        if path in (MARKER, FILES) or entry.is_dir(follow_symlinks=False):
+            continue
+        yield path, (f"symlink:{os.readlink(entry.path)}" if entry.is_symlink() else None)
+
+
+def _record_hashes(top: Path) -> dict[str, str]:
+    """What the RECORD of every distribution installed in env `top` says each file hashes to,
+    by path relative to `top`."""
+    site = _site_packages(top)
+    hashes = {}
+    for record in sorted(site.glob("*.dist-info/RECORD")):
+        for row in csv.reader(io.StringIO(record.read_text(encoding="utf-8"))):
+            if len(row) > 1 and row[1]:
+                # Scripts are recorded as ../../../bin/NAME: relative to site-packages.
+                location = os.path.normpath(site / row[0])
+                relative = os.path.relpath(location, top)
+                if not relative.startswith(".."):
+                    hashes[Path(relative).as_posix()] = row[1]
+    return hashes
+
+
+def _unrecorded(top: Path) -> dict[str, str]:
+    """A fingerprint of each file of env `top` that no RECORD vouches for as it is now."""
+    recorded = _record_hashes(top)
+    unrecorded = {}
+    for relative, fingerprint in _files(top):
+        want = recorded.get(relative)
+        if fingerprint is None and want is not None and _matches(top / relative, None, want):
+            continue
+        unrecorded[relative] = fingerprint or _record_digest(top / relative, "sha256")
+    return unrecorded
+
+
+def _matches(path: Path, fingerprint: str | None, want: str) -> bool:
+    """Whether file `path` (a symlink if `fingerprint`) is what `want` says, in RECORD's
+    ``algorithm=urlsafe-base64`` form or ``symlink:TARGET``."""
+    if fingerprint is not None or want.startswith("symlink:"):
+        return fingerprint == want
+    algorithm = want.partition("=")[0]
+    if algorithm not in hashlib.algorithms_guaranteed:
+        return False
+    return _record_digest(path, algorithm) == want
+
+
+def _record_digest(path: Path, algorithm: str) -> str:
+    """`path`'s hash as RECORD writes it: ``algorithm=<urlsafe base64, unpadded>``."""
+    digest = _digest(path, algorithm)
+    return f"{algorithm}={base64.urlsafe_b64encode(digest.digest()).rstrip(b'=').decode()}"
+
+
+def _file_sha256(path: Path) -> str:
+    return _digest(path, "sha256").hexdigest()
+
+
+def _digest(path: Path, algorithm: str) -> hashlib._Hash:
+    digest = hashlib.new(algorithm)
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest

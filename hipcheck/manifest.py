@@ -73,6 +73,9 @@ class Manifest(_Model):
     schemas: dict[str, str] = Field(default_factory=dict)
     entrypoint: str
     entrypoint_hashes: dict[str, str] = Field(default_factory=dict)
+    # Beyond RFD 0003: whether the plugin needs the network. It gets it only when the policy
+    # also allows it (allow-network); strict, so a stray "no" is not read as true.
+    network: bool = Field(default=False, strict=True)
 
     _idents = field_validator("publisher", "namespace", "name")(_check_ident)
 

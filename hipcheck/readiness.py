@@ -17,25 +17,11 @@ from hipcheck.__about__ import __version__
 from hipcheck.discovery import Discovered, InstalledPlugin
 from hipcheck.envs import cache_dir
 from hipcheck.errors import ArtifactError, HipcheckError, PluginError, UsageError
-from hipcheck.launcher import EnvLauncher
+from hipcheck.launcher import EnvLauncher, probe
 from hipcheck.policy import Policy
+from hipcheck.sandbox import Protections, protections_of
 from hipcheck.scoring import shares
 from hipcheck.session import Installed, Launcher, Session, required_plugins
-
-# What a plugin process gets today, and what the design asks for that it does not get yet. Said
-# plainly so nobody mistakes a scrubbed environment for a sandbox.
-PROTECTIONS_IN_FORCE = (
-    "scrubbed environment (an allow-list of variables; HOME is a private scratch dir)",
-    "private scratch directory as working directory",
-    "own process group, killed at the end of the run",
-    "isolated interpreter (-I: no user site-packages, no PYTHON* variables)",
-    "hash-pinned, content-addressed virtualenv per plugin",
-)
-PROTECTIONS_MISSING = (
-    "resource limits (memory, CPU time, file size, processes)",
-    "network isolation",
-    "filesystem confinement (Landlock)",
-)
 
 
 @dataclass
@@ -55,21 +41,28 @@ class Readiness:
     """Everything ``hipcheck ready`` found."""
 
     checks: list[Check] = field(default_factory=list)
-    protections: tuple[str, ...] = PROTECTIONS_IN_FORCE
-    missing_protections: tuple[str, ...] = PROTECTIONS_MISSING
+    #: What a plugin process gets on this machine, as a sandbox probe found (not a claim).
+    sandbox: Protections = field(default_factory=probe)
 
     @property
     def ready(self) -> bool:
         return all(c.ok for c in self.checks)
 
+    @property
+    def protections(self) -> tuple[str, ...]:
+        """The protections in force, by name."""
+        return tuple(dict.fromkeys(p.name for p in self.sandbox.in_force))
+
+    @property
+    def missing_protections(self) -> tuple[str, ...]:
+        """The protections not in force, each with why."""
+        return tuple(f"{p.name} ({p.detail})" for p in self.sandbox.not_in_force)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "ready": self.ready,
             "checks": [c.to_json() for c in self.checks],
-            "sandbox": {
-                "in_force": list(self.protections),
-                "not_in_force": list(self.missing_protections),
-            },
+            "sandbox": self.sandbox.to_json(),
         }
 
 
@@ -138,6 +131,11 @@ async def plugin_checks(
             f"{client.plugin.version}, started and configured "
             f"(config hash {client.configured.get('config_hash', '')[:12]})"
         )
+        missing = protections_of(client.transport).not_in_force
+        if missing:
+            detail += "; sandbox not in force: " + "; ".join(
+                f"{p.name}: {p.detail}" for p in missing
+            )
         checks.append(Check(name, True, detail))
     return checks
 

@@ -87,6 +87,14 @@ class Recommendation(_Model):
     risk_policy: str
 
 
+class SandboxReport(_Model):
+    """The protections one plugin process ran under (docs/sandbox.md)."""
+
+    in_force: list[str]
+    not_in_force: list[str]
+    details: dict[str, str] = Field(default_factory=dict)
+
+
 class Report(_Model):
     """Everything a run found about one target."""
 
@@ -101,6 +109,9 @@ class Report(_Model):
     recommendation: Recommendation
     score_tree: ScoreNode = Field(description="The analysis tree the risk score was computed on.")
     policy_hash: str = Field(description="sha256 over the policy file and every plugin's config.")
+    sandbox: dict[str, SandboxReport] = Field(
+        default_factory=dict, description="The protections each plugin that ran was under."
+    )
     policy_source: str
 
     @property
@@ -148,3 +159,6 @@ def render_human(report: Report, console: Console) -> None:
         names = ", ".join(rec.reason["FailedAnalyses"])
         console.print(f"  investigate-if-fail: {escape(names)} failed")
     console.print(f"  policy hash {report.policy_hash[:16]}", style="dim")
+    missing = sorted({m for sb in report.sandbox.values() for m in sb.not_in_force})
+    if missing:  # the JSON report lists every protection; a person needs to hear of gaps
+        console.print(f"  [yellow]sandbox not in force:[/] {escape('; '.join(missing))}")

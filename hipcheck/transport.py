@@ -71,12 +71,14 @@ class Channel:
         on_request: RequestHandler,
         *,
         describe_exit: Callable[[], str] = lambda: "",
+        on_eof: Callable[[], Awaitable[str]] | None = None,
     ) -> None:
         self.name = name
         self._reader = reader
         self._writer = writer
         self._on_request = on_request
         self._describe_exit = describe_exit
+        self._on_eof = on_eof
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[Any]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -130,7 +132,8 @@ class Channel:
                     self._fail(f"sent a message over {protocol.MAX_MESSAGE_BYTES} bytes")
                     return
                 if not line:
-                    self._fail("exited")
+                    # on_eof waits for the process to end, and says how it did.
+                    self._fail("exited" + (await self._on_eof() if self._on_eof else ""))
                     return
                 try:
                     message = decode(line)
@@ -209,7 +212,13 @@ class Transport(ABC):
 
 
 class SubprocessTransport(Transport):
-    """Runs ``python -m hipcheck_bridge`` in the plugin's environment as its own process group."""
+    """Runs a bridge process (``argv``) as its own process group.
+
+    With ``sandboxed``, ``argv`` starts the sandbox bootstrap (``hipcheck.sandbox``), whose
+    first line on the stream reports what it applied: :attr:`sandbox` keeps it. ``on_start``
+    gets the new process's pid while it starts up (to move it into its cgroup); ``on_close``
+    runs once the bridge is dead, to finish off what it left.
+    """
 
     def __init__(
         self,
@@ -219,12 +228,22 @@ class SubprocessTransport(Transport):
         env: Mapping[str, str],
         cwd: Path,
         shutdown_timeout: float = 5.0,
+        sandboxed: bool = False,
+        on_start: Callable[[int], None] | None = None,
+        on_close: Callable[[], None] | None = None,
+        report_timeout: float = 60.0,
     ) -> None:
         self.name = name
         self._argv = list(argv)
         self._env = dict(env)
         self._cwd = cwd
         self._shutdown_timeout = shutdown_timeout
+        self._sandboxed = sandboxed
+        self._on_start = on_start
+        self._on_close = on_close
+        self._report_timeout = report_timeout
+        #: The sandbox bootstrap's report: ``{"applied": [...], "missing": [...]}``.
+        self.sandbox: dict[str, Any] | None = None
         self._proc: asyncio.subprocess.Process | None = None
         self._channel: Channel | None = None
         self._stderr: collections.deque[str] = collections.deque(maxlen=20)
@@ -250,14 +269,50 @@ class SubprocessTransport(Transport):
             raise PluginError(f"plugin {self.name}: cannot start {self._argv[0]}: {exc}") from exc
         assert self._proc.stdout and self._proc.stdin and self._proc.stderr
         self._stderr_task = asyncio.ensure_future(self._drain_stderr(self._proc.stderr))
+        if self._on_start is not None:
+            await asyncio.to_thread(self._on_start, self._proc.pid)
+        if self._sandboxed:
+            self.sandbox = await self._read_report(self._proc.stdout)
         self._channel = Channel(
             self.name,
             self._proc.stdout,
             self._proc.stdin,
             on_request,
             describe_exit=self.stderr_tail,
+            on_eof=self._exit_status,
         )
         return self._channel
+
+    async def _exit_status(self) -> str:
+        """How the process ended, once it has and its stderr is read (a second at most)."""
+        assert self._proc is not None
+        if self._stderr_task is not None:
+            await asyncio.wait([self._stderr_task], timeout=1.0)
+        for _ in range(100):
+            if self._proc.returncode is not None:
+                return _describe_status(self._proc.returncode)
+            await asyncio.sleep(0.01)
+        return ""
+
+    async def _read_report(self, stream: asyncio.StreamReader) -> dict[str, Any]:
+        # The first line, written before any plugin code runs: the plugin cannot forge it.
+        try:
+            line = await asyncio.wait_for(stream.readline(), self._report_timeout)
+        except (asyncio.TimeoutError, asyncio.LimitOverrunError, ValueError):
+            line = b""
+        try:
+            message = decode(line)
+        except ValueError:
+            message = {}
+        params = message.get("params")
+        if message.get("method") != "sandbox" or not isinstance(params, dict):
+            await asyncio.sleep(0.05)  # let the stderr reader catch the bootstrap's last words
+            tail = self.stderr_tail()
+            raise PluginError(
+                f"plugin {self.name}: its sandbox was not set up"
+                + (f"; its stderr ends: {tail}" if tail else f" (it sent {line[:120]!r})")
+            )
+        return params
 
     async def _drain_stderr(self, stream: asyncio.StreamReader) -> None:
         # Kept short: the tail explains a crash; the rest goes to the debug log.
@@ -283,10 +338,26 @@ class SubprocessTransport(Transport):
         # grandchild that holds the stderr pipe open.
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)
+        if self._on_close is not None:
+            # Before waiting: wait() returns once every holder of the pipes is gone, and a
+            # process that left the group (setsid) may hold them.
+            await asyncio.to_thread(self._on_close)
         await proc.wait()
         if self._stderr_task is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._stderr_task
+
+
+def _describe_status(code: int) -> str:
+    if code >= 0:
+        return f" with status {code}" if code else ""
+    try:
+        name = signal.Signals(-code).name
+    except ValueError:
+        name = f"signal {-code}"
+    if -code == getattr(signal, "SIGXCPU", None):
+        return f", killed by {name}: it used up its CPU time (its limits.cpu-seconds)"
+    return f", killed by {name}"
 
 
 class InProcessTransport(Transport):

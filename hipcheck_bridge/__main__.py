@@ -1,4 +1,8 @@
-"""``python -m hipcheck_bridge --entrypoint module[:attr]``: serve one plugin over stdio."""
+"""``python -m hipcheck_bridge --entrypoint module[:attr]``: serve one plugin over stdio.
+
+The host does not run this module directly: its sandbox bootstrap (``_sandbox.py``) shuts the
+process in first, activates the plugin's env, and then calls :func:`main`.
+"""
 
 from __future__ import annotations
 

@@ -136,6 +136,8 @@ def test_a_fresh_reviewed_repository_passes(
     assert identity["passed"] is True
     assert report["errored"] == []
     assert len(report["policy_hash"]) == 64
+    for plugin in ("hipcheck/git", "hipcheck/activity", "hipcheck/identity"):
+        assert report["sandbox"][plugin]["not_in_force"] == [], report["sandbox"][plugin]
 
 
 def test_identity_fails_when_authors_commit_their_own_work(
@@ -314,7 +316,10 @@ def test_ready_starts_and_configures_every_plugin(
     for name in ("hipcheck/git", "hipcheck/activity", "hipcheck/identity", "policy", "git"):
         assert checks[name]["ok"] is True, checks[name]
     assert "started and configured" in checks["hipcheck/identity"]["detail"]
-    assert "filesystem confinement (Landlock)" in data["sandbox"]["not_in_force"]
+    # This machine kind (root, Landlock, cgroups) puts every protection in force.
+    assert data["sandbox"]["not_in_force"] == []
+    assert "filesystem write confinement (Landlock)" in data["sandbox"]["in_force"]
+    assert "filesystem read confinement (Landlock)" in data["sandbox"]["in_force"]
 
 
 def test_ready_fails_on_a_plugin_that_rejects_its_configuration(

@@ -303,7 +303,8 @@ def test_the_policies_of_these_tests_validate_against_the_schema(text: str) -> N
         pytest.param(
             '[plugins."t/a"]\nversions = "1"\n[analyze."t/a"]\n',
             "policy p.toml:2: plugins.\"t/a\".versions: unknown key 'versions' "
-            "(expected one of: config, hashes, source, version); did you mean 'version'?",
+            "(expected one of: allow-network, config, env, hashes, limits, source, version); "
+            "did you mean 'version'?",
             id="unknown-plugin-key",
         ),
         pytest.param(

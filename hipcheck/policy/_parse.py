@@ -118,7 +118,7 @@ def _plugins(doc: Document, value: Any) -> dict[str, PluginEntry]:
         path = ("plugins", name)
         if not is_identity(name):
             raise doc.error(path, f"expected a plugin identity {IDENTITY_EXPECTED}, got {name!r}")
-        table = _table(doc, path, body, "the plugin's version, hashes, source and config")
+        table = _table(doc, path, body, "the plugin's settings")
         entry = _validate(doc, path, PluginEntry, table)
         plugins[name] = entry.model_copy(
             update={

@@ -39,7 +39,17 @@ EXPECTED = {
     "investigate-if-fail": "an array of analysis names",
     "investigate-if-fail[]": 'an analysis name such as "hipcheck/activity"',
     "errored": '"fail" or "pass"',
+    "allow-network": "true or false",
+    "env": "an array of environment variable names",
+    "env[]": "an environment variable name (letters, digits and _, not starting with a digit)",
+    "limits": "a table with any of memory-mb, cpu-seconds, file-size-mb, processes",
+    "limits.memory-mb": "a whole number of megabytes >= 64",
+    "limits.cpu-seconds": "a whole number of seconds >= 1",
+    "limits.file-size-mb": "a whole number of megabytes >= 1",
+    "limits.processes": "a whole number >= 16",
 }
+# hipcheck sets these for every plugin (HOME and TMPDIR are its scratch dir): not grantable.
+RESERVED_ENV = ("GIT_CONFIG_NOSYSTEM", "GIT_TERMINAL_PROMPT", "HOME", "TMPDIR")
 
 
 def _requirement(text: str) -> str:
@@ -52,6 +62,15 @@ def _requirement(text: str) -> str:
     return text
 
 
+def _grantable(name: str) -> str:
+    if name in RESERVED_ENV:
+        raise ValueError(
+            f"{name} is set by hipcheck for every plugin (see docs/sandbox.md): it cannot be "
+            "granted"
+        )
+    return name
+
+
 def _no_default(schema: dict[str, Any]) -> None:
     # The empty default stands for "no pins"; an empty array written in the file is an error.
     schema.pop("default", None)
@@ -59,6 +78,19 @@ def _no_default(schema: dict[str, Any]) -> None:
 
 _Weight = Annotated[int, Field(ge=0, description="Its weight among its siblings.")]
 _Hash = Annotated[str, Strict(), Field(pattern=r"^sha256:[0-9a-f]{64}$")]
+# The loader's regexes have no lookahead, so _grantable refuses the reserved names; the schema
+# says the same with one pattern.
+_EnvName = Annotated[
+    str,
+    Strict(),
+    Field(
+        pattern=ENV_NAME,
+        json_schema_extra={
+            "pattern": rf"^(?!(?:{'|'.join(RESERVED_ENV)})$)[A-Za-z_][A-Za-z0-9_]*$"
+        },
+    ),
+    AfterValidator(_grantable),
+]
 # Config values are described by hand in the schema: rel/env tables are a TOML-level idea.
 # pydantic checks every $ref against its own definitions, so a marker stands in for the $ref
 # until policy_json_schema links it.
@@ -69,6 +101,23 @@ _Config = Annotated[dict[str, Any], WithJsonSchema({_CONFIG_MARKER: True})]
 class _Table(BaseModel):
     # Strict: TOML already gives real types, so "1" must not pass for 1 nor true for 1.
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class Limits(_Table):
+    """The resource limits of a plugin's process: the limits table of a plugin entry."""
+
+    memory_mb: int = Field(
+        default=2048, ge=64, alias="memory-mb", description="Address space, in megabytes."
+    )
+    cpu_seconds: int = Field(
+        default=600, ge=1, alias="cpu-seconds", description="CPU time over the whole run."
+    )
+    file_size_mb: int = Field(
+        default=1024, ge=1, alias="file-size-mb", description="Largest file it may write, in MB."
+    )
+    processes: int = Field(
+        default=64, ge=16, description="Processes and threads it may run at once, its own included."
+    )
 
 
 class PluginEntry(_Table):
@@ -90,6 +139,19 @@ class PluginEntry(_Table):
     )
     config: _Config = Field(
         default_factory=dict, description="The plugin's configuration, unless its analysis has one."
+    )
+    allow_network: bool = Field(
+        default=False,
+        alias="allow-network",
+        description="Let the plugin use the network, if its manifest asks for it (network = true).",
+    )
+    env: Annotated[tuple[_EnvName, ...], Field(strict=False)] = Field(
+        default=(),
+        description="Environment variables the plugin's process receives, besides hipcheck's "
+        "allow-list (PATH, LANG, ...).",
+    )
+    limits: Limits = Field(
+        default_factory=Limits, description="Resource limits of the plugin's process."
     )
 
 
@@ -151,12 +213,26 @@ def describe(error: ErrorDetails, model: type[BaseModel]) -> str:
     """One pydantic error as a policy error message (without the file and key)."""
     loc = error["loc"]
     if error["type"] == "extra_forbidden":
-        return unknown_key(str(loc[-1]), keys_of(model))
+        return unknown_key(str(loc[-1]), keys_of(_table_at(model, loc[:-1])))
     if error["type"] == "value_error":
         return str(error.get("ctx", {}).get("error", error["msg"]))
-    key = f"{loc[0]}[]" if len(loc) > 1 else str(loc[0])
+    # "hashes[]" for an element of an array, "limits.processes" for a key of a nested table.
+    key = str(loc[0]) + "".join("[]" if isinstance(p, int) else f".{p}" for p in loc[1:])
     expected = EXPECTED.get(key, error["msg"])
     return f"expected {expected}, got {show(error['input'])}"
+
+
+def _table_at(model: type[BaseModel], loc: Iterable[int | str]) -> type[BaseModel]:
+    """The model of the table at ``loc`` inside a ``model`` table (nested tables such as limits)."""
+    for part in loc:
+        field = next(
+            (f for name, f in model.model_fields.items() if (f.alias or name) == part), None
+        )
+        inner = field.annotation if field is not None else None
+        if not (isinstance(inner, type) and issubclass(inner, BaseModel)):
+            break
+        model = inner
+    return model
 
 
 class _TomlJsonSchema(GenerateJsonSchema):
