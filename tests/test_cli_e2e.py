@@ -470,3 +470,38 @@ def test_plugin_info_describes_a_plugin_and_its_queries(
     unknown = hipcheck("plugin", "info", "nobody/nothing")
     assert unknown.returncode == 2
     assert "no installed plugin nobody/nothing" in unknown.stderr
+
+
+def test_a_lock_pins_every_artifact_and_a_changed_hash_halts_the_run(
+    hipcheck: Callable[..., subprocess.CompletedProcess[str]],
+    repo_factory: RepoFactory,
+    tmp_path: Path,
+) -> None:
+    repo = repo_factory("locked", [Commit(_ago(days=1), committer=BOB)])
+    policy = tmp_path / "hipcheck.toml"
+    policy.write_text('[plugins."hipcheck/activity"]\n[analyze."hipcheck/activity"]\n')
+    wrote = hipcheck("lock", "--policy", str(policy))
+    lock = tmp_path / "hipcheck.lock"
+    assert wrote.returncode == 0, wrote.stderr
+    assert wrote.stdout == f"wrote {lock}\n"
+    text = lock.read_text()
+    assert '[plugins."hipcheck/activity"]' in text and '[plugins."hipcheck/git"]' in text
+
+    good = hipcheck("check", str(repo), "--policy", str(policy), "--format", "json")
+    assert good.returncode == 0, good.stderr
+
+    first = text.index('sha256 = "') + len('sha256 = "')
+    lock.write_text(text[:first] + "0" * 64 + text[first + 64 :])
+    bad = hipcheck("check", str(repo), "--policy", str(policy), "--format", "json")
+    assert bad.returncode == 3
+    assert bad.stdout == ""
+    assert "hipcheck.lock" in bad.stderr and "0" * 64 in bad.stderr
+
+
+def test_plugin_verify_finds_no_drift_in_envs_it_built(
+    hipcheck: Callable[..., subprocess.CompletedProcess[str]],
+) -> None:
+    hipcheck("ready")
+    out = hipcheck("plugin", "verify", "--format", "json")
+    assert out.returncode == 0, out.stdout
+    assert json.loads(out.stdout) == []
