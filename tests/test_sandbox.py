@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import sysconfig
+import tempfile
 import time
 import venv
 from collections.abc import Iterator
@@ -35,6 +36,7 @@ from hipcheck.policy import parse, policy_json_schema
 from hipcheck.readiness import Readiness
 from hipcheck.report import Report
 from hipcheck.sandbox import (
+    BOOTSTRAP,
     UNSANDBOXED,
     Grants,
     Protections,
@@ -377,10 +379,22 @@ def test_hipcheck_ready_shows_what_the_probe_found() -> None:
     assert "resource limits" in shown["in_force"]
 
 
-def _probe(argv_prefix: list[str], python: str, scratch: Path) -> dict[str, Any]:
-    """Run the bootstrap's probe with no pids cgroup, and read what it reports."""
+def _probe(
+    argv_prefix: list[str], python: str, scratch: Path, *, copy_bootstrap: bool = False
+) -> dict[str, Any]:
+    """Run the bootstrap's probe with no pids cgroup, and read what it reports.
+
+    With ``copy_bootstrap``, the probe runs a copy in ``scratch``: another user may not be able
+    to enter the directories hipcheck is installed in (a tox env, root's home).
+    """
     sandbox = spec(env=None, scratch=scratch, grants=Grants(), targets=(), cgroup=None)
-    argv = [*argv_prefix, python, *bootstrap_argv(sandbox, ["--probe"])[1:]]
+    command = bootstrap_argv(sandbox, ["--probe"])[1:]
+    if copy_bootstrap:
+        copy = scratch / "bootstrap.py"
+        shutil.copyfile(BOOTSTRAP, copy)
+        copy.chmod(0o644)
+        command = [str(copy) if part == str(BOOTSTRAP) else part for part in command]
+    argv = [*argv_prefix, python, *command]
     done = subprocess.run(
         argv, capture_output=True, env=plugin_environ(scratch), cwd=scratch, timeout=30
     )
@@ -402,14 +416,20 @@ def test_root_without_a_pids_cgroup_has_no_process_limit_and_says_why(tmp_path: 
     os.geteuid() != 0 or shutil.which("setpriv") is None or not os.path.exists("/usr/bin/python3"),
     reason="needs root, setpriv and a system Python to run the bootstrap as another user",
 )
-def test_an_ordinary_user_gets_the_sandbox_through_a_user_namespace(tmp_path: Path) -> None:
-    os.chmod(tmp_path, 0o777)
-    # The system Python: hipcheck's own may live in root's home, which nobody may enter.
-    found = _probe(
-        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"],
-        "/usr/bin/python3",
-        tmp_path,
-    )
+def test_an_ordinary_user_gets_the_sandbox_through_a_user_namespace() -> None:
+    # Not tmp_path: pytest makes its base temp dir private to root, and nobody must enter this.
+    scratch = Path(tempfile.mkdtemp(prefix="hipcheck-nobody-"))
+    try:
+        scratch.chmod(0o777)
+        # The system Python: hipcheck's own may live in root's home, which nobody may enter.
+        found = _probe(
+            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"],
+            "/usr/bin/python3",
+            scratch,
+            copy_bootstrap=True,
+        )
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     if "unprivileged user namespaces may be disabled" in str(found["details"]):
         pytest.skip("this kernel keeps user namespaces from ordinary users")
     assert found["not_in_force"] == []
