@@ -72,8 +72,10 @@ class Channel:
         *,
         describe_exit: Callable[[], str] = lambda: "",
         on_eof: Callable[[], Awaitable[str]] | None = None,
+        max_message_bytes: int = protocol.MAX_MESSAGE_BYTES,
     ) -> None:
         self.name = name
+        self._max_message_bytes = max_message_bytes
         self._reader = reader
         self._writer = writer
         self._on_request = on_request
@@ -129,7 +131,7 @@ class Channel:
                 try:
                     line = await self._reader.readline()
                 except (ValueError, asyncio.LimitOverrunError):
-                    self._fail(f"sent a message over {protocol.MAX_MESSAGE_BYTES} bytes")
+                    self._fail(f"sent a message over {self._max_message_bytes} bytes")
                     return
                 if not line:
                     # on_eof waits for the process to end, and says how it did.
@@ -232,8 +234,10 @@ class SubprocessTransport(Transport):
         on_start: Callable[[int], None] | None = None,
         on_close: Callable[[], None] | None = None,
         report_timeout: float = 60.0,
+        max_message_bytes: int = protocol.MAX_MESSAGE_BYTES,
     ) -> None:
         self.name = name
+        self._max_message_bytes = max_message_bytes
         self._argv = list(argv)
         self._env = dict(env)
         self._cwd = cwd
@@ -262,7 +266,7 @@ class SubprocessTransport(Transport):
                 stderr=asyncio.subprocess.PIPE,
                 env=self._env,
                 cwd=self._cwd,
-                limit=protocol.MAX_MESSAGE_BYTES,
+                limit=self._max_message_bytes,
                 start_new_session=True,  # its own process group, so we can kill all it spawns
             )
         except OSError as exc:
@@ -280,6 +284,7 @@ class SubprocessTransport(Transport):
             on_request,
             describe_exit=self.stderr_tail,
             on_eof=self._exit_status,
+            max_message_bytes=self._max_message_bytes,
         )
         return self._channel
 

@@ -70,14 +70,54 @@ def hipcheck_queries():
 """,
 }
 
+PLUGINS["garbage"] = """
+import fcntl, os, stat
+import hipcheck_bridge as hb
+
+def _protocol_out():
+    # The bridge keeps the real stdout on a duplicate above 2: the only writable pipe there.
+    for fd in range(3, 64):
+        try:
+            if stat.S_ISFIFO(os.fstat(fd).st_mode) and fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_WRONLY:
+                return fd
+        except OSError:
+            continue
+    raise RuntimeError("no protocol fd")
+
+@hb.query(default=True)
+def garbage(engine, target):
+    os.write(_protocol_out(), b"this is not JSON-RPC\\n")
+    return 1
+
+@hb.hookimpl
+def hipcheck_queries():
+    return [garbage]
+"""
+
+PLUGINS["oversized"] = """
+import hipcheck_bridge as hb
+
+@hb.query(default=True)
+def oversized(engine, target):
+    return "x" * 2_000_000  # over the 1 MB the test host accepts in one message
+
+@hb.hookimpl
+def hipcheck_queries():
+    return [oversized]
+"""
+
 POLICY = """
 [plugins."t/good"]
 [plugins."t/crash"]
 [plugins."t/hang"]
+[plugins."t/garbage"]
+[plugins."t/oversized"]
 [analyze]
 "t/good" = { policy = "(eq $ 1)" }
 "t/crash" = { policy = "(eq $ 1)" }
 "t/hang" = { policy = "(eq $ 1)" }
+"t/garbage" = { policy = "(eq $ 1)" }
+"t/oversized" = { policy = "(eq $ 1)" }
 """
 
 
@@ -96,7 +136,9 @@ class ProcessLauncher:
             "PIDFILE_DIR": str(self.directory),
         }
         argv = [sys.executable, "-m", "hipcheck_bridge", "--entrypoint", plugin.manifest.name]
-        transport = SubprocessTransport(plugin.identity, argv, env=env, cwd=self.directory)
+        transport = SubprocessTransport(
+            plugin.identity, argv, env=env, cwd=self.directory, max_message_bytes=1_000_000
+        )
         self.transports.append(transport)
         return transport
 
@@ -143,7 +185,7 @@ def _errors(report: Report) -> dict[str, str]:
 def test_the_healthy_analysis_completes_beside_faulty_ones(faulty_run: Any) -> None:
     report, _, _ = faulty_run
     assert [a.name for a in report.passing] == ["t/good"]
-    assert sorted(_errors(report)) == ["t/crash", "t/hang"]
+    assert sorted(_errors(report)) == ["t/crash", "t/garbage", "t/hang", "t/oversized"]
 
 
 def test_a_crash_mid_query_is_reported_with_the_tail_of_its_stderr(faulty_run: Any) -> None:
@@ -166,7 +208,21 @@ def test_no_plugin_process_or_child_outlives_the_run(faulty_run: Any) -> None:
     assert [pid for pid in [*pids, child] if pid is not None and _alive(pid)] == []
 
 
+def test_garbage_on_the_protocol_stream_errors_only_that_plugin(faulty_run: Any) -> None:
+    report, _, _ = faulty_run
+    assert _errors(report)["t/garbage"].startswith(
+        "plugin t/garbage wrote something that is not the protocol: b'this is not JSON-RPC\\n'"
+    )
+
+
+def test_an_oversized_message_errors_only_that_plugin(faulty_run: Any) -> None:
+    report, _, _ = faulty_run
+    assert _errors(report)["t/oversized"].startswith(
+        "plugin t/oversized sent a message over 1000000 bytes"
+    )
+
+
 def test_errored_analyses_count_as_failed_in_the_score(faulty_run: Any) -> None:
     report, _, _ = faulty_run
-    assert report.recommendation.risk_score == round(2 / 3, 2)
+    assert report.recommendation.risk_score == round(4 / 5, 2)
     assert report.recommendation.kind == "Investigate"
