@@ -37,6 +37,7 @@ from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel
 from packaging.version import InvalidVersion, Version
 
 from hipcheck import __version__
+from hipcheck._toml import tomllib
 from hipcheck._wheel import (
     BRIDGE_NAME,
     BRIDGE_REQUIRES,
@@ -46,11 +47,6 @@ from hipcheck._wheel import (
 )
 from hipcheck.errors import ArtifactError
 from hipcheck.policy._values import source_kind
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 __all__ = [
     "ORIGIN_FILE",

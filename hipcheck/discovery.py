@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import posixpath
-import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -15,14 +14,10 @@ import semver
 from packaging.utils import canonicalize_name
 from pydantic import ValidationError
 
+from hipcheck._toml import tomllib
 from hipcheck.errors import DiscoveryError
 from hipcheck.manifest import Manifest
 from hipcheck.schemas import manifest_schemas
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 ENTRY_POINT_GROUP = "hipcheck.plugins"
 MANIFEST_FILE = "hipcheck-plugin.toml"

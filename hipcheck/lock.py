@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,15 +33,11 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
+from hipcheck._toml import tomllib
 from hipcheck.artifacts import Artifact
 from hipcheck.errors import ArtifactError, PolicyError
 from hipcheck.policy import Policy, user_config_dir
 from hipcheck.policy._locate import KeyPath, dotted, key_lines, line_of
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 __all__ = [
     "LOCK_FILE",

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from hipcheck._toml import tomllib
 from hipcheck.artifacts import Artifact
 from hipcheck.errors import ArtifactError, PolicyError
 from hipcheck.lock import (
@@ -23,11 +23,6 @@ from hipcheck.lock import (
     write_lock,
 )
 from hipcheck.policy import parse
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 A, B, C = "a" * 64, "b" * 64, "c" * 64
 GIT = LockedPlugin(

@@ -4,20 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import os
-import sys
 from pathlib import Path
 
 import jsonschema
 import pytest
 
 import hipcheck.policy
+from hipcheck._toml import tomllib
 from hipcheck.errors import PolicyError
 from hipcheck.policy import Analysis, Category, EnvRef, Policy, load, parse, policy_json_schema
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 MINIMAL = """
 [plugins."t/a"]

@@ -4,19 +4,14 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hipcheck._toml import tomllib
 from hipcheck.policy._locate import KeyPath, dotted, key_lines, line_of
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 
 def _line(text: str, *path: str | int) -> int | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -11,13 +10,9 @@ from typing import Any
 import jsonschema
 import pytest
 
+from hipcheck._toml import tomllib
 from hipcheck.errors import PolicyError
 from hipcheck.policy import parse, policy_json_schema
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 HASH = "sha256:" + "ab" * 32
 

@@ -24,14 +24,10 @@ from typing import Any, get_args
 import pytest
 from gitrepos import ALICE, BOB, Commit, make_repo
 
+from hipcheck._toml import tomllib
 from hipcheck.errors import UsageError
 from hipcheck.manifest import Manifest
 from hipcheck.scaffold import MAX_LENGTH, Kind, scaffold
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 KINDS: tuple[Kind, ...] = get_args(Kind)
 NAMES: dict[Kind, str] = {"analysis": "commit-count", "data": "repo-files"}

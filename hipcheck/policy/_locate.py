@@ -11,12 +11,8 @@ from __future__ import annotations
 
 import bisect
 import re
-import sys
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from hipcheck._toml import tomllib
 
 KeyPath = tuple[str | int, ...]
 

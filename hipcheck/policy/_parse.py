@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import sys
 from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from hipcheck import expr
+from hipcheck._toml import tomllib
 from hipcheck.errors import PolicyError
 from hipcheck.policy._document import Document
 from hipcheck.policy._locate import KeyPath, dotted
@@ -26,11 +26,6 @@ from hipcheck.policy._tables import (
     unknown_key,
 )
 from hipcheck.policy._values import resolve_config, resolve_source, show
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 M = TypeVar("M", bound=BaseModel)
 
